@@ -1,0 +1,1 @@
+"""Datasets: prepared image folders and the built-in procedural landscapes."""
