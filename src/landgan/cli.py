@@ -1,0 +1,127 @@
+"""The ``landgan`` command line: one verb per library function.
+
+Parsing and error reporting live here; the work is done by the library. A
+:class:`~landgan.errors.UserError` becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from landgan.config import TrainConfig
+from landgan.errors import UserError
+
+_TRAIN_FLAGS = {  # TrainConfig field -> help; type and default come from the dataclass
+    "data": "prepared dataset folder, or 'synthetic' for the built-in procedural landscapes",
+    "model": None, "loss": None,
+    "resolution": "output size in px", "out": "parent folder for numbered run folders",
+    "steps": "total generator steps (0 = no limit)", "minutes": "wall-clock budget for this "
+    "invocation (0 = none)", "batch_size": "images per step", "z_dim": "latent size",
+    "g_width": "generator width", "d_width": "discriminator width",
+    "lr_g": "generator learning rate", "lr_d": "discriminator learning rate",
+    "beta1": "Adam beta1", "beta2": "Adam beta2", "ema_kimg": "EMA half-life, kimg",
+    "seed": "random seed", "synthetic_count": "procedural images to render for --data synthetic",
+    "sample_every": "sample grid every N steps", "ckpt_every": "checkpoint every N steps",
+    "log_every": "log every N steps", "device": "auto, cpu, cuda or cuda:N",
+    "optimizer": "adam or rmsprop", "d_steps": "discriminator steps per generator step",
+    "clip": "clip D weights to [-c, c] (WGAN)", "gp": "gradient penalty weight (WGAN-GP)",
+    "r1": "R1 penalty weight", "sn": "spectral norm in D", "diffaug": "DiffAugment policy, "
+    "e.g. color,translation,cutout", "balance": "off or adaptive (the D/G balancer)",
+    "stage1": "stackgan: the stage-I checkpoint (or run folder) that stage II refines",
+}
+
+
+def _add_train(sub) -> None:
+    from landgan.losses import LOSSES
+    from landgan.models import MODELS
+
+    models = "; ".join(f"{k}: {v.summary}" for k, v in MODELS.items())
+    p = sub.add_parser("train", help="train a model", description="Train a GAN. Models: " + models,
+                       argument_default=argparse.SUPPRESS)
+    defaults = TrainConfig()
+    for name, help_text in _TRAIN_FLAGS.items():
+        default = getattr(defaults, name)
+        kw = {"type": type(default), "help": f"{help_text} (default: {default})"}
+        if isinstance(default, bool):
+            kw = {"action": argparse.BooleanOptionalAction, "help": help_text}
+        if name == "model":
+            kw.update(choices=list(MODELS), help=f"architecture (default: {default})")
+        if name == "loss":
+            kw.update(choices=list(LOSSES), help="objective (default: the model's own)")
+        if "action" not in kw:
+            kw["metavar"] = name.upper()
+        p.add_argument("--" + name.replace("_", "-"), dest=name, **kw)
+    p.add_argument("--resume", metavar="RUN_OR_CKPT", default=None, help="continue a run folder, a checkpoint "
+                   "file, or 'auto' (the latest run under --out)")
+    p.add_argument("--quiet", action="store_true", default=False, help="no progress bar")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="landgan", description="Train GANs that generate landscapes.")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = sub.add_parser("prepare", help="turn a folder or .zip of photos into a dataset")
+    p.add_argument("src", help="folder (searched recursively) or .zip of images")
+    p.add_argument("--out", required=True, help="output dataset folder")
+    p.add_argument("--resolution", type=int, default=64, choices=[32, 64, 128, 256])
+    p.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
+    p.add_argument("--force", action="store_true", help="replace an existing dataset at --out")
+
+    _add_train(sub)
+
+    p = sub.add_parser("generate", help="generate images from a checkpoint")
+    p.add_argument("ckpt", help="checkpoint file or run folder (its latest checkpoint)")
+    p.add_argument("--out", required=True, help="a .png path for one grid, or a folder for single PNGs")
+    p.add_argument("--n", type=int, default=64, help="number of images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--truncation", type=float, default=None, help="sample z from N(0,1) truncated to [-t, t]")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA copy")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    return parser
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    from landgan.train.loop import train
+
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if hasattr(args, f.name)}
+    if getattr(args, "resume", None):
+        run = train(TrainConfig(out=given.get("out", "runs")), resume=args.resume,
+                    overrides=given, progress=not args.quiet)
+    else:
+        run = train(TrainConfig.for_model(**given), progress=not args.quiet)
+    print(f"run folder: {run}")
+
+
+def _dispatch(args: argparse.Namespace) -> None:
+    if args.verb == "prepare":
+        from landgan.data.prepare import prepare_dataset
+
+        report = prepare_dataset(args.src, args.out, args.resolution, force=args.force,
+                                 workers=args.workers)
+        print(report.summary())
+    elif args.verb == "train":
+        _run_train(args)
+    elif args.verb == "generate":
+        from landgan.generate import generate
+
+        path = generate(args.ckpt, args.out, n=args.n, seed=args.seed, truncation=args.truncation,
+                        ema=not args.no_ema, force=args.force, device=args.device)
+        print(f"wrote {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``landgan`` console script; returns the exit status."""
+    args = _build_parser().parse_args(argv)
+    try:
+        _dispatch(args)
+    except UserError as e:
+        print(f"landgan: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("landgan: interrupted", file=sys.stderr)
+        return 130
+    return 0

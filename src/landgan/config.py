@@ -1,0 +1,114 @@
+"""Training configuration: one dataclass, printed at start, saved with every run.
+
+Defaults follow the report's Table 2 (z_dim 100, batch 64, Adam lr 2e-4,
+beta1 0.5). A model may change some defaults (see ``ModelSpec.defaults``); values
+the user gives explicitly always win.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from landgan.errors import UserError
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run."""
+
+    data: str = "synthetic"  # prepared dataset folder, or "synthetic" for built-in landscapes
+    model: str = "dcgan4"  # architecture name from landgan.models.MODELS
+    loss: str = "bce"  # objective name from landgan.losses.LOSSES
+    resolution: int = 64  # output size in pixels (square)
+    out: str = "runs"  # parent folder of numbered run folders
+    steps: int = 2000  # stop after this many generator steps in total (0 = no step limit)
+    minutes: float = 0.0  # stop after this many minutes of this invocation (0 = no time limit)
+    batch_size: int = 64  # images per step
+    z_dim: int = 100  # latent size
+    g_width: int = 64  # generator width (channels of the last hidden layer)
+    d_width: int = 64  # discriminator width (channels of the first layer)
+    lr_g: float = 2e-4  # generator learning rate
+    lr_d: float = 2e-4  # discriminator learning rate
+    beta1: float = 0.5  # Adam beta1
+    beta2: float = 0.999  # Adam beta2
+    optimizer: str = "adam"  # "adam" or "rmsprop" (WGAN with clipping)
+    d_steps: int = 1  # discriminator (critic) updates per generator update
+    clip: float = 0.0  # clip every discriminator weight to [-clip, clip] after each step (0 = off)
+    gp: float = 0.0  # WGAN-GP gradient penalty weight on real/fake interpolates (0 = off)
+    r1: float = 0.0  # R1 penalty weight (gamma) on real images (0 = off)
+    r1_every: int = 4  # apply R1 every N discriminator steps, scaled by N (lazy regularisation)
+    sn: bool = False  # spectral normalisation in the discriminator (its BatchNorm is removed)
+    diffaug: str = ""  # DiffAugment policy, e.g. "color,translation,cutout" ("" = off)
+    stage1: str = ""  # stackgan: trained stage-I (64 px) checkpoint that stage II refines
+    balance: str = "off"  # "off" or "adaptive": correct a D or G that has pulled far ahead
+    ema_kimg: float = 10.0  # half-life of the generator's EMA copy, in thousands of images
+    ema_rampup: float = 0.05  # EMA half-life is at most this fraction of images seen (0 = off)
+    seed: int = 0  # seeds weights, batches and latents
+    synthetic_count: int = 8192  # how many procedural landscapes to render for data=synthetic
+    sample_every: int = 500  # save a sample grid every N steps (0 = only at the end)
+    ckpt_every: int = 1000  # save a checkpoint every N steps (0 = only at the end)
+    log_every: int = 20  # log losses to TensorBoard every N steps
+    device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def for_model(cls, **given) -> "TrainConfig":
+        """A config for ``given["model"]``: its paper's defaults, then the ``given`` values."""
+        from landgan.models import get_model
+
+        defaults = get_model(given.get("model", cls.model)).defaults
+        return cls(**{**defaults, **given})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """Build a config from a dict, validating names and types (e.g. from a checkpoint)."""
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(names))
+        if unknown:
+            raise UserError(f"unknown config field(s): {', '.join(unknown)}")
+        kw = {}
+        for k, v in d.items():
+            typ = type(getattr(cls, k))
+            if typ is float and isinstance(v, int) and not isinstance(v, bool):
+                v = float(v)
+            if not isinstance(v, typ) or isinstance(v, bool) != (typ is bool):
+                raise UserError(f"config field {k} must be {typ.__name__}, got {v!r}")
+            kw[k] = v
+        return cls(**kw).validated()
+
+    def validated(self) -> "TrainConfig":
+        """Check values that would otherwise fail deep inside training."""
+        from landgan.losses import LOSSES
+        from landgan.models import get_model
+
+        get_model(self.model)
+        if self.loss not in LOSSES:
+            raise UserError(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
+        for name in ("batch_size", "z_dim", "g_width", "d_width", "resolution", "synthetic_count"):
+            if getattr(self, name) <= 0:
+                raise UserError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("steps", "sample_every", "ckpt_every", "log_every"):
+            if getattr(self, name) < 0:
+                raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise UserError(f"unknown optimizer {self.optimizer!r}; choose adam or rmsprop")
+        if self.balance not in ("off", "adaptive"):
+            raise UserError(f"unknown --balance {self.balance!r}; choose off or adaptive")
+        if self.d_steps < 1 or self.r1_every < 1 or min(self.clip, self.gp, self.r1) < 0:
+            raise UserError("d_steps and r1_every must be >= 1; clip, gp and r1 >= 0")
+        if self.diffaug:
+            from landgan.augment import parse_policy
+
+            parse_policy(self.diffaug)
+        if self.minutes < 0 or self.lr_g <= 0 or self.lr_d <= 0:
+            raise UserError("minutes must be >= 0 and learning rates > 0")
+        if self.steps == 0 and self.minutes == 0:
+            raise UserError("give a budget: --steps N and/or --minutes M")
+        return self

@@ -1,0 +1,48 @@
+"""GAN objectives as pure functions of discriminator logits.
+
+Each entry of :data:`LOSSES` is a pair ``(d_loss(real, fake), g_loss(fake))`` taking
+the raw discriminator outputs; none of them applies a sigmoid first, so the
+cross-entropy stays finite however confident the discriminator becomes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def bce_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the report's DCGAN: -log D(x) - log(1 - D(G(z)))."""
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def bce_g(fake: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss -log D(G(z)) (Goodfellow 2014, section 3)."""
+    return F.softplus(-fake).mean()
+
+
+def hinge_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Hinge loss of SNGAN / SAGAN for the discriminator."""
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def hinge_g(fake: torch.Tensor) -> torch.Tensor:
+    """Hinge-GAN generator loss: raise the critic's score of fakes."""
+    return -fake.mean()
+
+
+def wasserstein_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Critic loss of WGAN (the report's eq. 4 with labels -1 real, +1 fake)."""
+    return fake.mean() - real.mean()
+
+
+def wasserstein_g(fake: torch.Tensor) -> torch.Tensor:
+    """WGAN generator loss."""
+    return -fake.mean()
+
+
+LOSSES = {
+    "bce": (bce_d, bce_g),
+    "hinge": (hinge_d, hinge_g),
+    "wasserstein": (wasserstein_d, wasserstein_g),
+}

@@ -1,0 +1,69 @@
+"""Model registry: the names ``landgan train --model`` accepts.
+
+Each :class:`ModelSpec` says how to build the networks from a config, which
+resolutions the architecture supports, and the objective and optimiser settings the
+original paper used (applied unless the user overrides them).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from landgan.errors import UserError
+from landgan.models import dcgan, mlp
+from landgan.models.spec import ModelSpec
+
+
+MODELS: dict[str, ModelSpec] = {
+    "dcgan4": ModelSpec(dcgan.build_dcgan4, (32, 64),
+                        "DCGAN, 4 transposed convs (Radford 2016), the report's final model"),
+    "dcgan5": ModelSpec(dcgan.build_dcgan5, (64, 128, 256),
+                        "DCGAN, 5 transposed convs, for 64/128/256 px"),
+    "mlp-gan": ModelSpec(mlp.build_mlp_gan, (32, 64),
+                         "vanilla GAN, fully connected G and D (Goodfellow 2014)"),
+    "wgan": ModelSpec(dcgan.build_wgan, (32, 64, 128, 256),
+                      "the report's WGAN: weight clipping, RMSprop, 5 critic steps (Arjovsky 2017)",
+                      defaults=dict(loss="wasserstein", optimizer="rmsprop", lr_g=5e-5, lr_d=5e-5,
+                                    clip=0.01, d_steps=5)),
+    "wgan-gp": ModelSpec(dcgan.build_wgan_gp, (32, 64, 128, 256),
+                         "WGAN with gradient penalty, no BN in the critic (Gulrajani 2017)",
+                         defaults=dict(loss="wasserstein", gp=10.0, lr_g=1e-4, lr_d=1e-4,
+                                       beta1=0.0, beta2=0.9, d_steps=5)),
+}
+
+
+def get_model(name: str) -> ModelSpec:
+    """Look a model up by name, with a clear error listing the valid names."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UserError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
+
+
+def build_models(cfg):
+    """Build (G, D) for ``cfg``, checking that the model supports its resolution."""
+    spec = get_model(cfg.model)
+    if cfg.resolution not in spec.resolutions:
+        sizes = ", ".join(map(str, spec.resolutions))
+        raise UserError(f"model {cfg.model} does not support {cfg.resolution} px; "
+                        f"it supports: {sizes}")
+    g, d = spec.build(cfg)
+    if getattr(cfg, "sn", False):
+        d = spectral_normed(d)
+    return g, d
+
+
+def spectral_normed(net: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato 2018) on every conv/linear weight of ``net``.
+
+    BatchNorm layers are removed: SN already bounds the critic's Lipschitz constant,
+    and batch statistics would couple the samples it is meant to judge one by one.
+    """
+    for name, child in list(net.named_children()):
+        if isinstance(child, nn.BatchNorm2d):
+            setattr(net, name, nn.Identity())
+        elif isinstance(child, (nn.Conv2d, nn.Linear)):
+            setattr(net, name, nn.utils.parametrizations.spectral_norm(child))
+        else:
+            spectral_normed(child)
+    return net

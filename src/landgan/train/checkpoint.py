@@ -1,0 +1,91 @@
+"""Checkpoints: one dict of state_dicts, config, step and RNG state.
+
+Written atomically (temporary file, fsync, rename) so a crash mid-write never leaves
+a torn file under the final name, and read with ``weights_only=True`` so a file
+from a stranger cannot run code on load.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from landgan.errors import UserError
+
+FORMAT = "landgan-checkpoint"
+CKPT_DIR = "checkpoints"
+_STEP_RE = re.compile(r"^step_(\d+)\.pt$")
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / CKPT_DIR / f"step_{step:07d}.pt"
+
+
+def save_checkpoint(path: str | Path, state: dict) -> Path:
+    """Write ``state`` to ``path`` atomically; the old file stays intact on any failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(dict(state, format=FORMAT), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """Read a checkpoint safely; raise :class:`UserError` for anything that is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 -- arbitrary bytes can fail in any way while parsing
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path} is not a readable landgan checkpoint ({first[:200]})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UserError(f"{path} is not a landgan checkpoint")
+    for key in ("config", "step", "models"):
+        if key not in state:
+            raise UserError(f"{path} is an incomplete landgan checkpoint (no {key!r})")
+    return state
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Checkpoints of a run, oldest first."""
+    d = Path(run_dir) / CKPT_DIR
+    if not d.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in d.iterdir() if (m := _STEP_RE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def resolve_checkpoint(target: str | Path, runs_root: str | Path = "runs") -> Path:
+    """A checkpoint file from a file path, a run folder, or ``auto`` (latest run)."""
+    if str(target) == "auto":
+        runs = sorted(p for p in Path(runs_root).glob("[0-9]" * 5 + "-*") if list_checkpoints(p))
+        if not runs:
+            raise UserError(f"--resume auto: no run with a checkpoint under {runs_root}")
+        target = runs[-1]
+    target = Path(target)
+    if target.is_dir():
+        ckpts = list_checkpoints(target)
+        if not ckpts:
+            raise UserError(f"no checkpoints in run folder {target}")
+        return ckpts[-1]
+    if not target.exists():
+        raise UserError(f"checkpoint or run folder not found: {target}")
+    return target

@@ -1,0 +1,172 @@
+"""The adversarial training step, with an EMA copy of the generator.
+
+One class covers the report's GAN family: DCGAN (cross-entropy), WGAN (clipping,
+RMSprop, several critic steps), WGAN-GP (gradient penalty), and the modern options
+(hinge loss, spectral norm, R1, DiffAugment, the adaptive balancer); which of them
+is active is read from the config.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import torch
+
+from landgan.augment import diff_augment
+from landgan.losses import LOSSES
+from landgan.models import build_models
+from landgan.train.balance import AdaptiveBalancer
+
+Batch = Callable[[int], torch.Tensor]  # batch index -> real images NCHW in [-1, 1]
+
+
+def make_optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr, foreach=True)
+    return torch.optim.Adam(params, lr, betas=(cfg.beta1, cfg.beta2), foreach=True)
+
+
+class GANTrainer:
+    """Owns G, D, G_ema, both optimisers and the latent RNG; knows one training step."""
+
+    def __init__(self, cfg, device: torch.device):
+        self.cfg, self.device = cfg, device
+        torch.manual_seed(cfg.seed)
+        g, d = build_models(cfg)
+        # Channels-last is the faster convolution layout on CPU and on tensor cores.
+        self.G = g.to(device, memory_format=torch.channels_last)
+        self.D = d.to(device, memory_format=torch.channels_last)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.opt_g = make_optimizer(cfg, self.G.parameters(), cfg.lr_g)
+        self.opt_d = make_optimizer(cfg, self.D.parameters(), cfg.lr_d)
+        self.d_loss, self.g_loss = LOSSES[cfg.loss]
+        self.balancer = None
+        if cfg.balance == "adaptive":
+            self.balancer = AdaptiveBalancer("midpoint" if cfg.loss == "wasserstein" else "zero")
+        # Latents come from their own generator so that sampling grids or evaluating
+        # never shifts the sequence training sees (exact resume depends on it).
+        self.zgen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.step = self.nimg = self.batches = self.d_updates = 0
+
+    def sample_z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.cfg.z_dim, generator=self.zgen).to(self.device)
+
+    def _next_real(self, source: Batch) -> torch.Tensor:
+        real = source(self.batches)
+        self.batches += 1
+        return real.contiguous(memory_format=torch.channels_last)
+
+    def _d_input(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.cfg.diffaug) if self.cfg.diffaug else x
+
+    def _penalties(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg, out = self.cfg, {}
+        if cfg.gp > 0:
+            eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+            mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.D(self._d_input(mix)).sum(), mix, create_graph=True)
+            out["gp"] = cfg.gp * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+        if cfg.r1 > 0 and self.d_updates % cfg.r1_every == 0:
+            x = real.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.D(self._d_input(x)).sum(), x, create_graph=True)
+            out["r1"] = cfg.r1 / 2 * cfg.r1_every * grad.flatten(1).pow(2).sum(1).mean()
+        return out
+
+    def _d_step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        d_real, d_fake = self.D(self._d_input(real)), self.D(self._d_input(fake))
+        loss = self.d_loss(d_real, d_fake)
+        pens = self._penalties(real, fake)
+        self.opt_d.zero_grad(set_to_none=True)
+        (loss + sum(pens.values())).backward()
+        self.opt_d.step()
+        self.d_updates += 1
+        if self.cfg.clip > 0:
+            with torch.no_grad():
+                for p in self.D.parameters():
+                    p.clamp_(-self.cfg.clip, self.cfg.clip)
+        if self.balancer:
+            self.balancer.observe(d_real.detach(), d_fake.detach())
+        return {"loss/d": loss.detach(), "d/real": d_real.detach().mean(),
+                "d/fake": d_fake.detach().mean(), **{"loss/" + k: v.detach() for k, v in pens.items()}}
+
+    def train_step(self, source: Batch) -> dict[str, torch.Tensor]:
+        """D update(s) on fresh real batches from ``source``, then one G update."""
+        n_d = self.cfg.d_steps
+        if self.balancer:
+            n_d = self.balancer.d_updates(n_d)
+            for group in self.opt_d.param_groups:
+                group["lr"] = self.cfg.lr_d * self.balancer.lr_scale
+        stats, fake = {}, None
+        for _ in range(n_d):
+            real = self._next_real(source)
+            fake = self.G(self.sample_z(real.shape[0]))
+            stats = self._d_step(real, fake.detach())
+        if fake is None:  # the balancer skipped D this step
+            fake = self.G(self.sample_z(self.cfg.batch_size))
+        # D's weight gradients are not needed for G's update: skipping them saves
+        # about a third of the backward pass through D.
+        self.D.requires_grad_(False)
+        g_out = self.D(self._d_input(fake))
+        loss_g = self.g_loss(g_out)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self.D.requires_grad_(True)
+        if self.balancer:
+            self.balancer.observe(None, g_out.detach())
+            stats.update({"balance/accuracy": torch.tensor(self.balancer.accuracy),
+                          "balance/d_updates": torch.tensor(float(n_d)),
+                          "balance/lr_d_scale": torch.tensor(self.balancer.lr_scale)})
+        self.step += 1
+        self.nimg += fake.shape[0]
+        self.update_ema(fake.shape[0])
+        return {**stats, "loss/g": loss_g.detach()}
+
+    @torch.no_grad()
+    def update_ema(self, batch: int) -> None:
+        """G_ema <- lerp towards G with a half-life of ``ema_kimg`` thousand images."""
+        half_life = self.cfg.ema_kimg * 1000
+        if self.cfg.ema_rampup > 0:
+            half_life = min(half_life, self.nimg * self.cfg.ema_rampup)
+        beta = 0.5 ** (batch / max(half_life, 1e-8))
+        torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1 - beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, ema: bool = True) -> torch.Tensor:
+        """Images in [-1, 1] for latents ``z`` from G_ema (eval mode) or G."""
+        net = self.G_ema if ema else self.G
+        was_training = net.training
+        net.eval()
+        out = net(z.to(self.device))
+        net.train(was_training)
+        return out
+
+    def state_dict(self) -> dict:
+        return {
+            "models": {"G": self.G.state_dict(), "D": self.D.state_dict(),
+                       "G_ema": self.G_ema.state_dict()},
+            "optims": {"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
+            "rng": {"torch": torch.get_rng_state(), "z": self.zgen.get_state()},
+            "counters": {"step": self.step, "nimg": self.nimg, "batches": self.batches,
+                         "d_updates": self.d_updates},
+            "balancer": self.balancer.state_dict() if self.balancer else {},
+            "step": self.step,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        m, o = state["models"], state["optims"]
+        self.G.load_state_dict(m["G"])
+        self.D.load_state_dict(m["D"])
+        self.G_ema.load_state_dict(m["G_ema"])
+        self.opt_g.load_state_dict(o["G"])
+        self.opt_d.load_state_dict(o["D"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.zgen.set_state(state["rng"]["z"])
+        c = state["counters"]
+        self.step, self.nimg, self.batches, self.d_updates = (
+            int(c["step"]), int(c["nimg"]), int(c["batches"]), int(c["d_updates"]))
+        if self.balancer:
+            self.balancer.load_state_dict(state["balancer"])

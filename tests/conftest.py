@@ -1,0 +1,42 @@
+"""Shared fixtures: tiny datasets and the location of the optional real photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from landgan.data.dataset import save_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_data(sub: str) -> Path:
+    """Path under ../shared/data, or skip the test with the reason when it is absent."""
+    p = SHARED_DATA / sub
+    if not p.exists():
+        pytest.skip(f"{p} not found: real photos live in ../shared/data beside the checkout "
+                    "(absent in a fresh clone of the project alone)")
+    return p
+
+
+def blobs(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """Simple structured images: a bright disc on a dark background, random colours."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    out = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        cy, cx = rng.uniform(0.3, 0.7, 2) * size
+        r = size * rng.uniform(0.15, 0.3)
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 < r ** 2
+        out[i] = rng.integers(0, 60, 3)
+        out[i][disc] = rng.integers(150, 255, 3)
+    return out
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path) -> Path:
+    """A prepared 32 px dataset of 128 images."""
+    return save_dataset(tmp_path / "tiny", blobs(128, 32), {"source": "test"})
