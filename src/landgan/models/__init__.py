@@ -11,6 +11,7 @@ from torch import nn
 
 from landgan.errors import UserError
 from landgan.models import dcgan, mlp
+from landgan.models import autoencoder
 from landgan.models.spec import ModelSpec
 
 
@@ -19,6 +20,13 @@ MODELS: dict[str, ModelSpec] = {
                         "DCGAN, 4 transposed convs (Radford 2016), the report's final model"),
     "dcgan5": ModelSpec(dcgan.build_dcgan5, (64, 128, 256),
                         "DCGAN, 5 transposed convs, for 64/128/256 px"),
+    "autoencoder": ModelSpec(autoencoder.build_autoencoder, (32, 64, 128),
+                             "convolutional autoencoder (non-adversarial baseline); samples a "
+                             "Gaussian fitted to its codes", defaults={"lr_g": 1e-3, "beta1": 0.9},
+                             trainer="ae"),
+    "vae": ModelSpec(autoencoder.build_vae, (32, 64, 128),
+                     "variational autoencoder (Kingma & Welling 2014), non-adversarial baseline",
+                     defaults={"lr_g": 1e-3, "beta1": 0.9}, trainer="ae"),
     "mlp-gan": ModelSpec(mlp.build_mlp_gan, (32, 64),
                          "vanilla GAN, fully connected G and D (Goodfellow 2014)"),
     "wgan": ModelSpec(dcgan.build_wgan, (32, 64, 128, 256),

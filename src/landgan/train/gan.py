@@ -9,17 +9,13 @@ is active is read from the config.
 from __future__ import annotations
 
 import copy
-from typing import Callable
-
 import torch
 
 from landgan.augment import diff_augment
 from landgan.losses import LOSSES
 from landgan.models import build_models
 from landgan.train.balance import AdaptiveBalancer
-
-Batch = Callable[[int], torch.Tensor]  # batch index -> real images NCHW in [-1, 1]
-
+from landgan.train.base import Batch, TrainerBase
 
 def make_optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
     if cfg.optimizer == "rmsprop":
@@ -27,7 +23,7 @@ def make_optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr, betas=(cfg.beta1, cfg.beta2), foreach=True)
 
 
-class GANTrainer:
+class GANTrainer(TrainerBase):
     """Owns G, D, G_ema, both optimisers and the latent RNG; knows one training step."""
 
     def __init__(self, cfg, device: torch.device):
@@ -48,14 +44,6 @@ class GANTrainer:
         # never shifts the sequence training sees (exact resume depends on it).
         self.zgen = torch.Generator().manual_seed(cfg.seed + 1)
         self.step = self.nimg = self.batches = self.d_updates = 0
-
-    def sample_z(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.cfg.z_dim, generator=self.zgen).to(self.device)
-
-    def _next_real(self, source: Batch) -> torch.Tensor:
-        real = source(self.batches)
-        self.batches += 1
-        return real.contiguous(memory_format=torch.channels_last)
 
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.cfg.diffaug) if self.cfg.diffaug else x
@@ -122,27 +110,6 @@ class GANTrainer:
         self.nimg += fake.shape[0]
         self.update_ema(fake.shape[0])
         return {**stats, "loss/g": loss_g.detach()}
-
-    @torch.no_grad()
-    def update_ema(self, batch: int) -> None:
-        """G_ema <- lerp towards G with a half-life of ``ema_kimg`` thousand images."""
-        half_life = self.cfg.ema_kimg * 1000
-        if self.cfg.ema_rampup > 0:
-            half_life = min(half_life, self.nimg * self.cfg.ema_rampup)
-        beta = 0.5 ** (batch / max(half_life, 1e-8))
-        torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1 - beta)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            b_ema.copy_(b)
-
-    @torch.no_grad()
-    def generate(self, z: torch.Tensor, ema: bool = True) -> torch.Tensor:
-        """Images in [-1, 1] for latents ``z`` from G_ema (eval mode) or G."""
-        net = self.G_ema if ema else self.G
-        was_training = net.training
-        net.eval()
-        out = net(z.to(self.device))
-        net.train(was_training)
-        return out
 
     def state_dict(self) -> dict:
         return {
