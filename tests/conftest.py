@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from landgan.data.dataset import save_dataset
 
@@ -40,3 +41,13 @@ def blobs(n: int, size: int, seed: int = 0) -> np.ndarray:
 def tiny_dataset(tmp_path) -> Path:
     """A prepared 32 px dataset of 128 images."""
     return save_dataset(tmp_path / "tiny", blobs(128, 32), {"source": "test"})
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Tests use small tensors, for which a second OpenMP thread costs more than it gives
+    (and on a busy machine it spin-waits); one thread keeps the suite fast and steady."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

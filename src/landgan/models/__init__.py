@@ -12,6 +12,7 @@ from torch import nn
 from landgan.errors import UserError
 from landgan.models import dcgan, mlp
 from landgan.models import autoencoder
+from landgan.models import stackgan
 from landgan.models.spec import ModelSpec
 
 
@@ -37,6 +38,10 @@ MODELS: dict[str, ModelSpec] = {
                          "WGAN with gradient penalty, no BN in the critic (Gulrajani 2017)",
                          defaults=dict(loss="wasserstein", gp=10.0, lr_g=1e-4, lr_d=1e-4,
                                        beta1=0.0, beta2=0.9, d_steps=5)),
+    "stackgan": ModelSpec(stackgan.build_stackgan, stackgan.RESOLUTIONS,
+                          "StackGAN stage II (Zhang 2017): refines a trained 64 px generator "
+                          "(--stage1 CKPT) to 128/256 px", defaults={"loss": "bce", "g_width": 32},
+                          trainer="stackgan"),
 }
 
 
