@@ -96,3 +96,15 @@ def test_unknown_model_from_a_subprocess_has_no_traceback(tmp_path):
 def test_train_help_lists_models():
     r = subprocess.run([sys.executable, "-m", "landgan", "train", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "dcgan4" in r.stdout and "dcgan5" in r.stdout
+
+
+@pytest.mark.parametrize("model", ["dcgan4", "mlp-gan", "autoencoder", "vae", "wgan", "wgan-gp"])
+def test_every_model_trains_resumes_and_generates(tmp_path, tiny_dataset, model):
+    runs = tmp_path / "runs"
+    args = ["--data", str(tiny_dataset), "--model", model, "--out", str(runs), *TRAIN]
+    assert main(["train", *args, "--steps", "2"]) == 0
+    (run,) = runs.iterdir()
+    assert main(["train", "--resume", str(run), "--steps", "3", "--quiet"]) == 0
+    assert (run / "checkpoints" / "step_0000003.pt").exists()
+    assert main(["generate", str(run), "--n", "4", "--out", str(tmp_path / "g.png")]) == 0
+    assert Image.open(tmp_path / "g.png").size == (2 * 34 + 2, 2 * 34 + 2)
