@@ -108,3 +108,14 @@ def test_every_model_trains_resumes_and_generates(tmp_path, tiny_dataset, model)
     assert (run / "checkpoints" / "step_0000003.pt").exists()
     assert main(["generate", str(run), "--n", "4", "--out", str(tmp_path / "g.png")]) == 0
     assert Image.open(tmp_path / "g.png").size == (2 * 34 + 2, 2 * 34 + 2)
+
+
+def test_prepare_max_pixels_flag(tmp_path, capsys):
+    src = tmp_path / "photos"
+    src.mkdir()
+    Image.fromarray(blobs(1, 48)[0]).save(src / "big.png")
+    Image.fromarray(blobs(1, 16)[0]).save(src / "small.png")
+    assert main(["prepare", str(src), "--out", str(tmp_path / "ds"), "--resolution", "32",
+                 "--workers", "1", "--max-pixels", "1000"]) == 0
+    assert len(open_dataset(tmp_path / "ds")) == 1
+    assert "too large: 48 x 48 pixels" in (tmp_path / "ds" / "skipped.txt").read_text()

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import zipfile
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
@@ -96,9 +97,9 @@ def test_counts_reasons_and_report_files(tree, prepared):
     assert set(reasons) == set(expected)
     for path, start in expected.items():
         assert reasons[path].startswith(start), (path, reasons[path])
-    listed = json.loads((report.out / "skipped.json").read_text())
+    listed = json.loads((report.out / "skipped.json").read_text(encoding="utf-8"))
     assert [(d["path"], d["reason"]) for d in listed] == report.skipped
-    lines = (report.out / "skipped.txt").read_text().splitlines()
+    lines = (report.out / "skipped.txt").read_text(encoding="utf-8").splitlines()
     assert lines == [f"{p}\t{r}" for p, r in report.skipped]
     text = report.summary()
     assert "8 of 13" in text and "skipped.txt" in text and "images/s" in text
@@ -243,15 +244,34 @@ def test_permission_denied(tmp_path, monkeypatch):
     Image.new("RGB", (20, 20)).save(src / "locked.png")
     (src / "locked.png").chmod(0)
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # root reads anything: fail as for a user
-        read = Path.read_bytes
+        real_open = os.open
 
-        def denied(self):
-            if self.name == "locked.png":
-                raise PermissionError(13, "Permission denied", str(self))
-            return read(self)
-        monkeypatch.setattr(Path, "read_bytes", denied)
+        def denied(path, *args, **kw):
+            if os.path.basename(path) == "locked.png":
+                raise PermissionError(13, "Permission denied", path)
+            return real_open(path, *args, **kw)
+        monkeypatch.setattr(os, "open", denied)
     report = prepare_dataset(src, tmp_path / "out", 32, workers=1, progress=False)
     assert report.skipped == [("locked.png", "permission denied")] and report.written == 1
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_real_permission_denied(tmp_path):
+    """chmod 000 for real, on a file and a folder; test_permission_denied simulates it."""
+    src = tmp_path / "src"
+    (src / "shut").mkdir(parents=True)
+    for name in ("ok.png", "locked.png", "shut/inside.png"):
+        Image.new("RGB", (20, 20)).save(src / name)
+    (src / "locked.png").chmod(0)
+    (src / "shut").chmod(0)
+    try:
+        with suppress(PermissionError), open(src / "locked.png", "rb"):
+            pytest.skip("this user reads files whatever their mode (root, CAP_DAC_OVERRIDE)")
+        report = prepare_dataset(src, tmp_path / "out", 32, workers=1, progress=False)
+    finally:
+        (src / "shut").chmod(0o755)  # so pytest can clean up
+    assert report.written == 1 and report.skipped == [
+        ("locked.png", "permission denied"), ("shut", "unreadable folder: Permission denied")]
 
 
 def test_real_photos_subset(tmp_path):

@@ -68,6 +68,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=int, default=64, choices=[32, 64, 128, 256])
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
     p.add_argument("--force", action="store_true", help="replace an existing dataset at --out")
+    p.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help="skip images announcing more than N pixels (decompression bombs), and files "
+                   "or zip members over 8*N bytes (default: 89478485, Pillow's limit)")
 
     _add_train(sub)
 
@@ -101,7 +104,7 @@ def _dispatch(args: argparse.Namespace) -> None:
         from landgan.data.prepare import prepare_dataset
 
         report = prepare_dataset(args.src, args.out, args.resolution, force=args.force,
-                                 workers=args.workers)
+                                 workers=args.workers, max_pixels=args.max_pixels)
         print(report.summary())
     elif args.verb == "train":
         _run_train(args)
