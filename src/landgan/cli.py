@@ -25,6 +25,8 @@ _TRAIN_FLAGS = {  # TrainConfig field -> help; type and default come from the da
     "seed": "random seed", "synthetic_count": "procedural images to render for --data synthetic",
     "sample_every": "sample grid every N steps", "ckpt_every": "checkpoint every N steps",
     "log_every": "log every N steps", "device": "auto, cpu, cuda or cuda:N",
+    "eval_every": "score KID/FID vs the training data every N steps, keep checkpoints/best.pt",
+    "eval_n": "generated images per evaluation", "eval_metric": "kid or fid (which best.pt keeps)",
     "optimizer": "adam or rmsprop", "d_steps": "discriminator steps per generator step",
     "clip": "clip D weights to [-c, c] (WGAN)", "gp": "gradient penalty weight (WGAN-GP)",
     "r1": "R1 penalty weight", "sn": "spectral norm in D", "diffaug": "DiffAugment policy, "
@@ -83,7 +85,36 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA copy")
     p.add_argument("--device", default="cpu")
     p.add_argument("--force", action="store_true", help="overwrite --out")
+
+    _add_evaluate(sub)
     return parser
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="FID, KID, precision/recall, IS of runs, folders, datasets",
+                       description="Score checkpoints/run folders (against their training data "
+                       "unless --against), folders of generated images (against --against), "
+                       "and --real datasets on their own; gather earlier result JSONs.")
+    p.add_argument("targets", nargs="*", help="checkpoint, run folder, 'auto', image folder, or "
+                   "a result .json from an earlier evaluate")
+    p.add_argument("--real", action="append", default=[], metavar="DATASET",
+                   help="score this dataset on its own (the 'real data' column); repeatable")
+    p.add_argument("--against", metavar="DATASET", help="real images to compare targets with")
+    p.add_argument("--n", type=int, default=1000, help="generated images per target")
+    p.add_argument("--n-real", type=int, default=None, help="real images (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--metrics", default="fid,kid,pr", help="comma list of fid, kid, pr, is")
+    p.add_argument("--is-weights", metavar="PATH", help="Inception-v3 ImageNet weights for IS "
+                   "(torchvision inception_v3_google-*.pth or pytorch-fid pt_inception-*.pth)")
+    p.add_argument("--split-half", action="store_true", help="for --real: FID/KID between two "
+                   "halves of the real set, the floor a generator can reach")
+    p.add_argument("--resolution", type=int, default=None, help="size for folders of images")
+    p.add_argument("--truncation", type=float, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", dest="json_out", metavar="PATH", help="write the result rows as JSON")
+    p.add_argument("--table", dest="table_out", metavar="PATH",
+                   help="write the rows as Markdown in the report's Table 3 layout")
+    p.add_argument("--force", action="store_true", help="overwrite --json/--table")
 
 
 def _run_train(args: argparse.Namespace) -> None:
@@ -114,6 +145,15 @@ def _dispatch(args: argparse.Namespace) -> None:
         path = generate(args.ckpt, args.out, n=args.n, seed=args.seed, truncation=args.truncation,
                         ema=not args.no_ema, force=args.force, device=args.device)
         print(f"wrote {path}")
+    elif args.verb == "evaluate":
+        from landgan.evaluate import evaluate
+
+        evaluate(args.targets, real=args.real, against=args.against, n=args.n,
+                 n_real=args.n_real, seed=args.seed,
+                 metrics=tuple(m.strip() for m in args.metrics.split(",") if m.strip()),
+                 is_weights=args.is_weights, split_half=args.split_half,
+                 resolution=args.resolution, truncation=args.truncation, device=args.device,
+                 json_out=args.json_out, table_out=args.table_out, force=args.force)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,6 +50,9 @@ class TrainConfig:
     sample_every: int = 500  # save a sample grid every N steps (0 = only at the end)
     ckpt_every: int = 1000  # save a checkpoint every N steps (0 = only at the end)
     log_every: int = 20  # log losses to TensorBoard every N steps
+    eval_every: int = 0  # score G_ema (KID/FID vs the training data) every N steps (0 = off)
+    eval_n: int = 500  # generated images per evaluation during training
+    eval_metric: str = "kid"  # "kid" or "fid": what metrics.jsonl tracks and best.pt keeps
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
 
     def to_dict(self) -> dict:
@@ -99,6 +102,8 @@ class TrainConfig:
                 raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.optimizer not in ("adam", "rmsprop"):
             raise UserError(f"unknown optimizer {self.optimizer!r}; choose adam or rmsprop")
+        if self.eval_metric not in ("kid", "fid") or self.eval_n < 2 or self.eval_every < 0:
+            raise UserError("--eval-metric must be kid or fid, --eval-n >= 2, --eval-every >= 0")
         if self.balance not in ("off", "adaptive"):
             raise UserError(f"unknown --balance {self.balance!r}; choose off or adaptive")
         if self.d_steps < 1 or self.r1_every < 1 or min(self.clip, self.gp, self.r1) < 0:

@@ -25,7 +25,8 @@ from landgan.train import get_trainer
 from landgan.train.rundir import new_run_dir
 
 # Fields a resumed run may change; anything else would make it a different run.
-RESUME_OVERRIDES = {"steps", "minutes", "sample_every", "ckpt_every", "log_every", "device"}
+RESUME_OVERRIDES = {"steps", "minutes", "sample_every", "ckpt_every", "log_every", "device",
+                    "eval_every", "eval_n", "eval_metric"}
 GRID_SIZE = 64
 
 
@@ -78,8 +79,15 @@ def train(cfg: TrainConfig, resume: str | None = None, overrides: dict | None = 
     device = resolve_device(cfg.device)
     data = load_training_data(cfg)  # fail on bad data before creating anything
     trainer = get_trainer(get_model(cfg.model).trainer)(cfg, device)
+    evaluator = None
+    if cfg.eval_every:
+        from landgan.train.evaluator import TrainingEvaluator
+
+        evaluator = TrainingEvaluator(cfg, data, device)
     if state is not None:
         trainer.load_state_dict(state)
+        if evaluator:
+            evaluator.load_state_dict(state.get("eval", {}))
         run_dir = ckpt.parent.parent
     else:
         run_dir = new_run_dir(cfg.out, f"{cfg.model}-{Path(cfg.data).name}-{cfg.resolution}")
@@ -88,20 +96,8 @@ def train(cfg: TrainConfig, resume: str | None = None, overrides: dict | None = 
     log(("resuming from " + str(ckpt) + "\n" if state else "") +
         f"run folder: {run_dir}\ndevice: {device}\ndata: {data.name} ({len(data)} images)\n"
         f"config:\n{cfg.to_json()}")
-    _loop(cfg, trainer, data, run_dir, log, progress)
+    _Session(cfg, trainer, data, run_dir, log, evaluator).run(progress)
     return run_dir
-
-
-def _save(trainer, cfg: TrainConfig, run_dir: Path) -> Path:
-    state = trainer.state_dict()
-    state["config"] = cfg.to_dict()
-    return save_checkpoint(checkpoint_path(run_dir, trainer.step), state)
-
-
-def _sample(trainer, fixed_z: torch.Tensor, run_dir: Path, writer) -> None:
-    images = to_uint8(trainer.generate(fixed_z))
-    save_grid(images, run_dir / "samples" / f"step_{trainer.step:07d}.png")
-    writer.add_images("samples", images, trainer.step, dataformats="NHWC")
 
 
 class _Meter:
@@ -124,48 +120,82 @@ class _Meter:
             f.write(f"step {step} " + " ".join(f"{k}={v:.4g}" for k, v in vals.items()) + "\n")
 
 
-def _loop(cfg, trainer, data, run_dir, log, progress) -> None:
-    """Step until the budget is spent, then save a final checkpoint and grid."""
-    from torch.utils.tensorboard import SummaryWriter
+class _Session:
+    """One invocation of the loop: steps until the budget is spent, with its side jobs."""
 
-    sampler = StepSampler(len(data), cfg.batch_size, cfg.seed)
-    fixed_z = torch.randn(GRID_SIZE, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
-    writer = SummaryWriter(str(run_dir), purge_step=trainer.step)
-    deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes else None
-    bar = tqdm(total=cfg.steps or None, initial=trainer.step, disable=not progress,
-               unit="step", dynamic_ncols=True)
-    meter = _Meter(cfg, run_dir, writer, bar, trainer.step)
+    def __init__(self, cfg, trainer, data, run_dir: Path, log, evaluator):
+        self.cfg, self.trainer, self.data, self.run_dir, self.log = cfg, trainer, data, run_dir, log
+        self.evaluator = evaluator
+        self.sampler = StepSampler(len(data), cfg.batch_size, cfg.seed)
+        self.fixed_z = torch.randn(GRID_SIZE, cfg.z_dim,
+                                   generator=torch.Generator().manual_seed(cfg.seed + 2))
+        self.saved = self.sampled = -1
 
-    def source(i: int) -> torch.Tensor:
-        return to_model(fetch(data, sampler.indices(i)), trainer.device)
+    def source(self, i: int) -> torch.Tensor:
+        """Real batch number ``i``, scaled to [-1, 1] on the training device."""
+        return to_model(fetch(self.data, self.sampler.indices(i)), self.trainer.device)
 
-    saved = sampled = -1
-    try:
-        while not (cfg.steps and trainer.step >= cfg.steps):
-            stats = trainer.train_step(source)
-            bar.update(1)
-            s = trainer.step
-            if s % cfg.log_every == 0 or s == cfg.steps:
-                meter.log(s, stats)
-            if cfg.sample_every and s % cfg.sample_every == 0:
-                _sample(trainer, fixed_z, run_dir, writer)
-                sampled = s
-            if cfg.ckpt_every and s % cfg.ckpt_every == 0:
-                _save(trainer, cfg, run_dir)
-                saved = s
-            if deadline and time.monotonic() >= deadline:
-                log(f"time budget of {cfg.minutes} min reached at step {s}")
-                break
-    except KeyboardInterrupt:
-        log(f"interrupted at step {trainer.step}; saving a checkpoint")
-        _save(trainer, cfg, run_dir)
-        raise
-    finally:
-        bar.close()
-    if saved != trainer.step:
-        _save(trainer, cfg, run_dir)
-    if sampled != trainer.step:
-        _sample(trainer, fixed_z, run_dir, writer)
-    writer.close()
-    log(f"done at step {trainer.step}; samples in {run_dir / 'samples'}, "
-        f"checkpoints in {run_dir / 'checkpoints'}")
+    def save(self, path: Path | None = None) -> Path:
+        state = self.trainer.state_dict()
+        state["config"] = self.cfg.to_dict()
+        if self.evaluator:
+            state["eval"] = self.evaluator.state_dict()
+        if path is None:
+            path, self.saved = checkpoint_path(self.run_dir, self.trainer.step), self.trainer.step
+        return save_checkpoint(path, state)
+
+    def sample(self) -> None:
+        images = to_uint8(self.trainer.generate(self.fixed_z))
+        save_grid(images, self.run_dir / "samples" / f"step_{self.trainer.step:07d}.png")
+        self.writer.add_images("samples", images, self.trainer.step, dataformats="NHWC")
+        self.sampled = self.trainer.step
+
+    def evaluate(self) -> None:
+        scores, best = self.evaluator(self.trainer, self.run_dir, self.writer)
+        self.log(f"step {self.trainer.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()
+                                                          if isinstance(v, float))
+                 + (" (best so far: saved checkpoints/best.pt)" if best else ""))
+        if best:
+            self.save(self.run_dir / "checkpoints" / "best.pt")
+
+    def after_step(self, stats: dict, meter: _Meter) -> None:
+        cfg, s = self.cfg, self.trainer.step
+        if s % cfg.log_every == 0 or s == cfg.steps:
+            meter.log(s, stats)
+        if cfg.sample_every and s % cfg.sample_every == 0:
+            self.sample()
+        if self.evaluator and s % cfg.eval_every == 0:
+            self.evaluate()
+        if cfg.ckpt_every and s % cfg.ckpt_every == 0:
+            self.save()
+
+    def run(self, progress: bool) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        cfg, tr = self.cfg, self.trainer
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=tr.step)
+        deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes else None
+        bar = tqdm(total=cfg.steps or None, initial=tr.step, disable=not progress,
+                   unit="step", dynamic_ncols=True)
+        meter = _Meter(cfg, self.run_dir, self.writer, bar, tr.step)
+        try:
+            while not (cfg.steps and tr.step >= cfg.steps):
+                stats = tr.train_step(self.source)
+                bar.update(1)
+                self.after_step(stats, meter)
+                if deadline and time.monotonic() >= deadline:
+                    self.log(f"time budget of {cfg.minutes} min reached at step {tr.step}")
+                    break
+        except KeyboardInterrupt:
+            self.log(f"interrupted at step {tr.step}; saving a checkpoint")
+            self.save()
+            raise
+        finally:
+            bar.close()
+        if self.saved != tr.step:
+            self.save()
+        if self.sampled != tr.step:
+            self.sample()
+        self.writer.close()
+        self.log(f"done at step {tr.step}; samples in {self.run_dir / 'samples'}, "
+                 f"checkpoints in {self.run_dir / 'checkpoints'}")
