@@ -104,3 +104,16 @@ def test_balancer_rule():
         b.observe(confident, -confident)
         b.d_updates(1)
     assert b.lr_scale >= b.min_lr_scale  # bounded
+
+
+@pytest.mark.parametrize("amp,layout", [("bf16", True), ("fp16", False), ("off", False)])
+def test_precision_and_layout_options_train(data, amp, layout):
+    """The CUDA-oriented options also run on CPU (autocast, grad scaler, NCHW layout)."""
+    tr = _trainer("dcgan4", amp=amp, channels_last=layout)
+    expected = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
+    assert tr.amp == expected and tr.scaler_d.is_enabled() == (amp == "fp16")
+    g0 = [p.clone() for p in tr.G.parameters()]
+    stats = [tr.train_step(_source(data)) for _ in range(3)][-1]
+    assert all(torch.isfinite(v) for v in stats.values())
+    assert any(not torch.equal(a, b) for a, b in zip(g0, tr.G.parameters()))
+    assert _trainer("dcgan4").amp is None  # auto = full precision on CPU

@@ -31,6 +31,8 @@ _TRAIN_FLAGS = {  # TrainConfig field -> help; type and default come from the da
     "clip": "clip D weights to [-c, c] (WGAN)", "gp": "gradient penalty weight (WGAN-GP)",
     "r1": "R1 penalty weight", "sn": "spectral norm in D", "diffaug": "DiffAugment policy, "
     "e.g. color,translation,cutout", "balance": "off or adaptive (the D/G balancer)",
+    "amp": "mixed precision: auto (bf16 on CUDA), bf16, fp16, off",
+    "channels_last": "NHWC memory layout", "compile": "torch.compile G and D",
     "stage1": "stackgan: the stage-I checkpoint (or run folder) that stage II refines",
 }
 

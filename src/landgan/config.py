@@ -54,6 +54,9 @@ class TrainConfig:
     eval_n: int = 500  # generated images per evaluation during training
     eval_metric: str = "kid"  # "kid" or "fid": what metrics.jsonl tracks and best.pt keeps
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
+    amp: str = "auto"  # mixed precision: "auto" (bf16 on CUDA, off on CPU), "bf16", "fp16", "off"
+    channels_last: bool = True  # NHWC memory layout for convolutions (faster on CPU and GPU)
+    compile: bool = False  # torch.compile the G and D forward passes (slow start, faster steps)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -100,6 +103,8 @@ class TrainConfig:
         for name in ("steps", "sample_every", "ckpt_every", "log_every"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.amp not in ("auto", "bf16", "fp16", "off"):
+            raise UserError(f"unknown --amp {self.amp!r}; choose auto, bf16, fp16 or off")
         if self.optimizer not in ("adam", "rmsprop"):
             raise UserError(f"unknown optimizer {self.optimizer!r}; choose adam or rmsprop")
         if self.eval_metric not in ("kid", "fid") or self.eval_n < 2 or self.eval_every < 0:

@@ -19,7 +19,7 @@ class TrainerBase:
     def _next_real(self, source: Batch) -> torch.Tensor:
         real = source(self.batches)
         self.batches += 1
-        return real.contiguous(memory_format=torch.channels_last)
+        return real.contiguous(memory_format=getattr(self, "layout", torch.channels_last))
 
     @torch.no_grad()
     def update_ema(self, batch: int) -> None:

@@ -17,6 +17,13 @@ from landgan.models import build_models
 from landgan.train.balance import AdaptiveBalancer
 from landgan.train.base import Batch, TrainerBase
 
+def amp_dtype(cfg, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``cfg.amp`` on ``device`` (None = full precision)."""
+    if cfg.amp == "off" or (cfg.amp == "auto" and device.type != "cuda"):
+        return None
+    return torch.float16 if cfg.amp == "fp16" else torch.bfloat16
+
+
 def make_optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr, foreach=True)
@@ -31,8 +38,17 @@ class GANTrainer(TrainerBase):
         torch.manual_seed(cfg.seed)
         g, d = build_models(cfg)
         # Channels-last is the faster convolution layout on CPU and on tensor cores.
-        self.G = g.to(device, memory_format=torch.channels_last)
-        self.D = d.to(device, memory_format=torch.channels_last)
+        self.layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.G = g.to(device, memory_format=self.layout)
+        self.D = d.to(device, memory_format=self.layout)
+        # Compiled views share parameters with G and D, whose state_dicts stay plain.
+        self.G_fwd = torch.compile(self.G) if cfg.compile else self.G
+        self.D_fwd = torch.compile(self.D) if cfg.compile else self.D
+        self.amp = amp_dtype(cfg, device)
+        # fp16 gradients can underflow; bf16 has float32's range and needs no scaling.
+        fp16 = self.amp == torch.float16
+        self.scaler_d = torch.amp.GradScaler(device.type, enabled=fp16)
+        self.scaler_g = torch.amp.GradScaler(device.type, enabled=fp16)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_g = make_optimizer(cfg, self.G.parameters(), cfg.lr_g)
         self.opt_d = make_optimizer(cfg, self.D.parameters(), cfg.lr_d)
@@ -44,6 +60,10 @@ class GANTrainer(TrainerBase):
         # never shifts the sequence training sees (exact resume depends on it).
         self.zgen = torch.Generator().manual_seed(cfg.seed + 1)
         self.step = self.nimg = self.batches = self.d_updates = 0
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp or torch.float32,
+                              enabled=self.amp is not None)
 
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.cfg.diffaug) if self.cfg.diffaug else x
@@ -62,12 +82,15 @@ class GANTrainer(TrainerBase):
         return out
 
     def _d_step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        d_real, d_fake = self.D(self._d_input(real)), self.D(self._d_input(fake))
-        loss = self.d_loss(d_real, d_fake)
-        pens = self._penalties(real, fake)
+        with self._autocast():
+            d_real = self.D_fwd(self._d_input(real)).float()
+            d_fake = self.D_fwd(self._d_input(fake)).float()
+            loss = self.d_loss(d_real, d_fake)
+        pens = self._penalties(real, fake.float())  # in float32: second-order grads underflow
         self.opt_d.zero_grad(set_to_none=True)
-        (loss + sum(pens.values())).backward()
-        self.opt_d.step()
+        self.scaler_d.scale(loss + sum(pens.values())).backward()
+        self.scaler_d.step(self.opt_d)
+        self.scaler_d.update()
         self.d_updates += 1
         if self.cfg.clip > 0:
             with torch.no_grad():
@@ -88,18 +111,21 @@ class GANTrainer(TrainerBase):
         stats, fake = {}, None
         for _ in range(n_d):
             real = self._next_real(source)
-            fake = self.G(self.sample_z(real.shape[0]))
+            with self._autocast():
+                fake = self.G_fwd(self.sample_z(real.shape[0]))
             stats = self._d_step(real, fake.detach())
-        if fake is None:  # the balancer skipped D this step
-            fake = self.G(self.sample_z(self.cfg.batch_size))
-        # D's weight gradients are not needed for G's update: skipping them saves
-        # about a third of the backward pass through D.
-        self.D.requires_grad_(False)
-        g_out = self.D(self._d_input(fake))
-        loss_g = self.g_loss(g_out)
+        with self._autocast():
+            if fake is None:  # the balancer skipped D this step
+                fake = self.G_fwd(self.sample_z(self.cfg.batch_size))
+            # D's weight gradients are not needed for G's update: skipping them saves
+            # about a third of the backward pass through D.
+            self.D.requires_grad_(False)
+            g_out = self.D_fwd(self._d_input(fake)).float()
+            loss_g = self.g_loss(g_out)
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
+        self.scaler_g.scale(loss_g).backward()
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
         self.D.requires_grad_(True)
         if self.balancer:
             self.balancer.observe(None, g_out.detach())
@@ -120,6 +146,7 @@ class GANTrainer(TrainerBase):
             "counters": {"step": self.step, "nimg": self.nimg, "batches": self.batches,
                          "d_updates": self.d_updates},
             "balancer": self.balancer.state_dict() if self.balancer else {},
+            "scalers": {"D": self.scaler_d.state_dict(), "G": self.scaler_g.state_dict()},
             "step": self.step,
         }
 
@@ -137,3 +164,6 @@ class GANTrainer(TrainerBase):
             int(c["step"]), int(c["nimg"]), int(c["batches"]), int(c["d_updates"]))
         if self.balancer:
             self.balancer.load_state_dict(state["balancer"])
+        if state.get("scalers", {}).get("D"):
+            self.scaler_d.load_state_dict(state["scalers"]["D"])
+            self.scaler_g.load_state_dict(state["scalers"]["G"])

@@ -26,7 +26,7 @@ from landgan.train.rundir import new_run_dir
 
 # Fields a resumed run may change; anything else would make it a different run.
 RESUME_OVERRIDES = {"steps", "minutes", "sample_every", "ckpt_every", "log_every", "device",
-                    "eval_every", "eval_n", "eval_metric"}
+                    "eval_every", "eval_n", "eval_metric", "amp", "channels_last", "compile"}
 GRID_SIZE = 64
 
 
@@ -133,7 +133,10 @@ class _Session:
 
     def source(self, i: int) -> torch.Tensor:
         """Real batch number ``i``, scaled to [-1, 1] on the training device."""
-        return to_model(fetch(self.data, self.sampler.indices(i)), self.trainer.device)
+        batch = fetch(self.data, self.sampler.indices(i))
+        if self.trainer.device.type == "cuda":
+            batch = batch.pin_memory()  # lets the copy below overlap with GPU work
+        return to_model(batch, self.trainer.device)
 
     def save(self, path: Path | None = None) -> Path:
         state = self.trainer.state_dict()
