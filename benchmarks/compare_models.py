@@ -11,6 +11,7 @@ features) and saves a sample grid per model.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -67,6 +68,7 @@ def main() -> None:
     ap.add_argument("--n-eval", type=int, default=300, help="generated images scored per model")
     ap.add_argument("--work", default="/tmp/landgan-compare")
     ap.add_argument("--out", default=str(REPO / "docs/models.md"))
+    ap.add_argument("--json", help="also write the score rows as JSON (for landgan evaluate --table)")
     args = ap.parse_args()
     work, docs = Path(args.work), Path(args.out).parent
     work.mkdir(parents=True, exist_ok=True)
@@ -80,13 +82,16 @@ def main() -> None:
             stage1 = str(r["run"])
         G, cfg = load_generator(r["run"])
         fn = lambda n, s: sample_images(G, cfg, n, s)
-        score = evaluate_model(fn, held, ext, n=args.n_eval, metrics=("fid", "kid"))
+        score = evaluate_model(fn, held, ext, n=args.n_eval, metrics=("fid", "kid"),
+                               dataset=Path(args.data).name, model=model, resolution=res)
         grid = docs / "models" / f"{model}.png"
         save_grid(sample_images(G, cfg, 36, seed=0), grid)
         rows.append((model, r, score, grid.relative_to(docs)))
         print(model, r["steps"], f"{r['ips']:.1f} img/s", f"KID {score['kid_mean']:.4f}",
               f"FID {score['fid']:.1f}", flush=True)
     write_table(rows, args, Path(args.out))
+    if args.json:  # rows for `landgan evaluate ROWS.json --table`, the report's Table 3
+        Path(args.json).write_text(json.dumps([s for _, _, s, _ in rows], indent=1, default=float))
 
 
 def write_table(rows, args, out: Path) -> None:
