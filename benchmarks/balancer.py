@@ -45,7 +45,7 @@ def run(balance: str, args, data) -> dict:
     rng = np.random.default_rng(0)
     order = [np.sort(rng.choice(len(data), 64, replace=False)) for _ in range(args.steps * 3)]
     source = lambda i: to_model(data.images[order[i]])
-    near_perfect, g_losses, d_updates = [], [], 0
+    near_perfect, g_losses = [], []
     t0 = time.perf_counter()
     for _ in range(args.steps):
         s = tr.train_step(source)
