@@ -24,6 +24,7 @@ _TRAIN_FLAGS = {  # TrainConfig field -> help; type and default come from the da
     "beta1": "Adam beta1", "beta2": "Adam beta2", "ema_kimg": "EMA half-life, kimg",
     "seed": "random seed", "synthetic_count": "procedural images to render for --data synthetic",
     "sample_every": "sample grid every N steps", "ckpt_every": "checkpoint every N steps",
+    "keep": "keep only the newest N checkpoints (0 = all)",
     "log_every": "log every N steps", "device": "auto, cpu, cuda or cuda:N",
     "eval_every": "score KID/FID vs the training data every N steps, keep checkpoints/best.pt",
     "eval_n": "generated images per evaluation", "eval_metric": "kid or fid (which best.pt keeps)",

@@ -49,6 +49,7 @@ class TrainConfig:
     synthetic_count: int = 8192  # how many procedural landscapes to render for data=synthetic
     sample_every: int = 500  # save a sample grid every N steps (0 = only at the end)
     ckpt_every: int = 1000  # save a checkpoint every N steps (0 = only at the end)
+    keep: int = 0  # keep only the newest N step checkpoints (0 = keep all; best.pt always kept)
     log_every: int = 20  # log losses to TensorBoard every N steps
     eval_every: int = 0  # score G_ema (KID/FID vs the training data) every N steps (0 = off)
     eval_n: int = 500  # generated images per evaluation during training
@@ -100,7 +101,7 @@ class TrainConfig:
         for name in ("batch_size", "z_dim", "g_width", "d_width", "resolution", "synthetic_count"):
             if getattr(self, name) <= 0:
                 raise UserError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("steps", "sample_every", "ckpt_every", "log_every"):
+        for name in ("steps", "sample_every", "ckpt_every", "log_every", "keep"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.amp not in ("auto", "bf16", "fp16", "off"):

@@ -8,6 +8,7 @@ from a stranger cannot run code on load.
 from __future__ import annotations
 
 import os
+import sys
 import re
 from pathlib import Path
 
@@ -89,3 +90,41 @@ def resolve_checkpoint(target: str | Path, runs_root: str | Path = "runs") -> Pa
     if not target.exists():
         raise UserError(f"checkpoint or run folder not found: {target}")
     return target
+
+
+def load_latest(target: str | Path, runs_root: str | Path = "runs") -> tuple[Path, dict]:
+    """Resolve and load a checkpoint; for a run folder or ``auto``, fall back past bad files.
+
+    A checkpoint that cannot be read (torn by a crash the atomic write could not cover,
+    e.g. a disk fault) is skipped with a warning and the one before it is tried, so a
+    run always resumes from its newest readable state. An explicitly named file gets
+    no fallback: the user asked for that one.
+    """
+    path = resolve_checkpoint(target, runs_root)
+    if Path(target).is_file():
+        return path, load_checkpoint(path)
+    candidates = list_checkpoints(path.parent.parent)[::-1]
+    for i, cand in enumerate(candidates):
+        try:
+            return cand, load_checkpoint(cand)
+        except UserError as e:
+            if i + 1 == len(candidates):
+                raise
+            print(f"landgan: warning: {e}; falling back to {candidates[i + 1].name}",
+                  file=sys.stderr)
+    raise UserError(f"no readable checkpoint for {target}")
+
+
+def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` step checkpoints (``keep`` 0 keeps all)."""
+    if keep > 0:
+        for old in list_checkpoints(run_dir)[:-keep]:
+            old.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(run_dir: str | Path) -> None:
+    """Delete half-written checkpoint temporaries left by a process killed mid-write."""
+    d = Path(run_dir) / CKPT_DIR
+    if d.is_dir():
+        for tmp in d.glob(".*.pt.tmp*"):
+            tmp.unlink(missing_ok=True)

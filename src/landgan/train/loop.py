@@ -17,15 +17,16 @@ from landgan.config import TrainConfig
 from landgan.errors import UserError
 from landgan.grid import save_grid
 from landgan.images import to_model, to_uint8
-from landgan.train.checkpoint import (checkpoint_path, load_checkpoint, resolve_checkpoint,
-                                      save_checkpoint)
+from landgan.train.checkpoint import (checkpoint_path, load_latest, prune_checkpoints,
+                                      remove_stale_temporaries, save_checkpoint)
+from landgan.train.guard import DivergenceGuard, GracefulStop
 from landgan.train.data import StepSampler, fetch, load_training_data
 from landgan.models import get_model
 from landgan.train import get_trainer
 from landgan.train.rundir import new_run_dir
 
 # Fields a resumed run may change; anything else would make it a different run.
-RESUME_OVERRIDES = {"steps", "minutes", "sample_every", "ckpt_every", "log_every", "device",
+RESUME_OVERRIDES = {"steps", "minutes", "sample_every", "ckpt_every", "log_every", "device", "keep",
                     "eval_every", "eval_n", "eval_metric", "amp", "channels_last", "compile"}
 GRID_SIZE = 64
 
@@ -72,8 +73,7 @@ def train(cfg: TrainConfig, resume: str | None = None, overrides: dict | None = 
     """Train per ``cfg`` (or continue ``resume``); return the run folder."""
     state = None
     if resume:
-        ckpt = resolve_checkpoint(resume, cfg.out)
-        state = load_checkpoint(ckpt)
+        ckpt, state = load_latest(resume, cfg.out)
         cfg = resume_config(state["config"], overrides or {})
     cfg.validated()
     device = resolve_device(cfg.device)
@@ -89,6 +89,7 @@ def train(cfg: TrainConfig, resume: str | None = None, overrides: dict | None = 
         if evaluator:
             evaluator.load_state_dict(state.get("eval", {}))
         run_dir = ckpt.parent.parent
+        remove_stale_temporaries(run_dir)
     else:
         run_dir = new_run_dir(cfg.out, f"{cfg.model}-{Path(cfg.data).name}-{cfg.resolution}")
     log = RunLog(run_dir, echo=progress)
@@ -96,7 +97,8 @@ def train(cfg: TrainConfig, resume: str | None = None, overrides: dict | None = 
     log(("resuming from " + str(ckpt) + "\n" if state else "") +
         f"run folder: {run_dir}\ndevice: {device}\ndata: {data.name} ({len(data)} images)\n"
         f"config:\n{cfg.to_json()}")
-    _Session(cfg, trainer, data, run_dir, log, evaluator).run(progress)
+    with GracefulStop() as stop:
+        _Session(cfg, trainer, data, run_dir, log, evaluator).run(progress, stop)
     return run_dir
 
 
@@ -130,6 +132,7 @@ class _Session:
         self.fixed_z = torch.randn(GRID_SIZE, cfg.z_dim,
                                    generator=torch.Generator().manual_seed(cfg.seed + 2))
         self.saved = self.sampled = -1
+        self.guard = DivergenceGuard(cfg, trainer, log)
 
     def source(self, i: int) -> torch.Tensor:
         """Real batch number ``i``, scaled to [-1, 1] on the training device."""
@@ -143,9 +146,17 @@ class _Session:
         state["config"] = self.cfg.to_dict()
         if self.evaluator:
             state["eval"] = self.evaluator.state_dict()
-        if path is None:
+        regular = path is None
+        if regular:
             path, self.saved = checkpoint_path(self.run_dir, self.trainer.step), self.trainer.step
-        return save_checkpoint(path, state)
+        try:
+            save_checkpoint(path, state)
+        except OSError as e:
+            raise UserError(f"cannot write checkpoint {path}: {e.strerror or e}; the previous "
+                            "checkpoints are intact") from None
+        if regular:
+            prune_checkpoints(self.run_dir, self.cfg.keep)
+        return path
 
     def sample(self) -> None:
         images = to_uint8(self.trainer.generate(self.fixed_z))
@@ -172,7 +183,7 @@ class _Session:
         if cfg.ckpt_every and s % cfg.ckpt_every == 0:
             self.save()
 
-    def run(self, progress: bool) -> None:
+    def run(self, progress: bool, stop: GracefulStop) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         cfg, tr = self.cfg, self.trainer
@@ -184,15 +195,18 @@ class _Session:
         try:
             while not (cfg.steps and tr.step >= cfg.steps):
                 stats = tr.train_step(self.source)
+                if not self.guard.check(stats):
+                    bar.n = tr.step  # rolled back to the last good state, lower learning rates
+                    continue
                 bar.update(1)
                 self.after_step(stats, meter)
+                if stop.requested:
+                    self.log(f"{stop.requested} at step {tr.step}: saving a checkpoint and stopping")
+                    self.save()
+                    raise KeyboardInterrupt
                 if deadline and time.monotonic() >= deadline:
                     self.log(f"time budget of {cfg.minutes} min reached at step {tr.step}")
                     break
-        except KeyboardInterrupt:
-            self.log(f"interrupted at step {tr.step}; saving a checkpoint")
-            self.save()
-            raise
         finally:
             bar.close()
         if self.saved != tr.step:
