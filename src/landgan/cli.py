@@ -90,6 +90,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite --out")
 
     _add_evaluate(sub)
+
+    p = sub.add_parser("export", help="write the generator as ONNX or TorchScript")
+    p.add_argument("ckpt", help="checkpoint file or run folder")
+    p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
+    p.add_argument("--out", required=True, help="output file (.onnx or .pt)")
+    p.add_argument("--no-ema", action="store_true", help="export the raw generator")
+    p.add_argument("--force", action="store_true", help="overwrite --out")
     return parser
 
 
@@ -148,6 +155,10 @@ def _dispatch(args: argparse.Namespace) -> None:
         path = generate(args.ckpt, args.out, n=args.n, seed=args.seed, truncation=args.truncation,
                         ema=not args.no_ema, force=args.force, device=args.device)
         print(f"wrote {path}")
+    elif args.verb == "export":
+        from landgan.export import export
+
+        print(f"wrote {export(args.ckpt, args.out, args.format, not args.no_ema, args.force)}")
     elif args.verb == "evaluate":
         from landgan.evaluate import evaluate
 
