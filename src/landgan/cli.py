@@ -43,7 +43,7 @@ def _add_train(sub) -> None:
     from landgan.models import MODELS
 
     models = "; ".join(f"{k}: {v.summary}" for k, v in MODELS.items())
-    p = sub.add_parser("train", help="train a model", description="Train a GAN. Models: " + models,
+    p = sub.add_parser("train", help="train a model", description="Train a model. Models: " + models,
                        argument_default=argparse.SUPPRESS)
     defaults = TrainConfig()
     for name, help_text in _TRAIN_FLAGS.items():
