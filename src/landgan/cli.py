@@ -34,6 +34,7 @@ _TRAIN_FLAGS = {  # TrainConfig field -> help; type and default come from the da
     "e.g. color,translation,cutout", "balance": "off or adaptive (the D/G balancer)",
     "amp": "mixed precision: auto (bf16 on CUDA), bf16, fp16, off",
     "channels_last": "NHWC memory layout", "compile": "torch.compile G and D",
+    "conditional": "condition G and D on the data's classes or compositions",
     "stage1": "stackgan: the stage-I checkpoint (or run folder) that stage II refines",
 }
 
@@ -88,6 +89,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA copy")
     p.add_argument("--device", default="cpu")
     p.add_argument("--force", action="store_true", help="overwrite --out")
+    mix = p.add_mutually_exclusive_group()
+    mix.add_argument("--mix", metavar="NAME=W,...", help="conditional models trained on classes: "
+                     "soft class weights, e.g. mountain=0.6,sea=0.4")
+    mix.add_argument("--composition", metavar="NAME=F,...", help="conditional models trained on "
+                     "compositions: area fractions, e.g. sky=0.4,mountain=0.3,water=0.3")
 
     _add_evaluate(sub)
 
@@ -153,7 +159,8 @@ def _dispatch(args: argparse.Namespace) -> None:
         from landgan.generate import generate
 
         path = generate(args.ckpt, args.out, n=args.n, seed=args.seed, truncation=args.truncation,
-                        ema=not args.no_ema, force=args.force, device=args.device)
+                        ema=not args.no_ema, force=args.force, device=args.device,
+                        condition=args.mix or args.composition)
         print(f"wrote {path}")
     elif args.verb == "export":
         from landgan.export import export

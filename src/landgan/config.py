@@ -41,6 +41,8 @@ class TrainConfig:
     r1_every: int = 4  # apply R1 every N discriminator steps, scaled by N (lazy regularisation)
     sn: bool = False  # spectral normalisation in the discriminator (its BatchNorm is removed)
     diffaug: str = ""  # DiffAugment policy, e.g. "color,translation,cutout" ("" = off)
+    conditional: bool = False  # condition G and D on class / composition vectors from the data
+    conditions: str = ""  # comma-separated condition names (set from the data when conditional)
     stage1: str = ""  # stackgan: trained stage-I (64 px) checkpoint that stage II refines
     balance: str = "off"  # "off" or "adaptive": correct a D or G that has pulled far ahead
     ema_kimg: float = 10.0  # half-life of the generator's EMA copy, in thousands of images

@@ -28,6 +28,8 @@ def export(ckpt: str | Path, out: str | Path, fmt: str = "onnx", ema: bool = Tru
     if out.exists() and not force:
         raise UserError(f"{out} already exists; pass --force to overwrite")
     G, cfg = load_generator(ckpt, "cpu", ema)
+    if cfg.conditional:
+        raise UserError("exporting conditional generators is not supported yet")
     z = torch.randn(2, cfg.z_dim)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,20 +42,60 @@ def sample_latents(n: int, z_dim: int, seed: int, truncation: float | None = Non
     return torch.nn.init.trunc_normal_(z, 0.0, 1.0, -truncation, truncation, generator=g)
 
 
+def parse_condition(spec: str, names: list[str]) -> tuple[torch.Tensor, str | None]:
+    """``"mountain=0.6,sea=0.4"`` -> a vector over ``names`` summing to 1, and a note if rescaled.
+
+    Names left out get 0. Unknown names, negative or non-numeric values and an all-zero
+    request are user errors that list the valid names.
+    """
+    valid = ", ".join(names)
+    vec = torch.zeros(len(names))
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in names:
+            raise UserError(f"unknown condition {name!r}; this model knows: {valid}")
+        try:
+            v = float(value)
+        except ValueError:
+            raise UserError(f"{part!r}: give NAME=NUMBER (names: {valid})") from None
+        if v < 0 or not np.isfinite(v):
+            raise UserError(f"{part!r}: values must be finite and >= 0 (names: {valid})")
+        vec[names.index(name)] = v
+    total = float(vec.sum())
+    if total <= 0:
+        raise UserError(f"the proportions are all zero; give at least one of: {valid}")
+    note = None
+    if abs(total - 1) > 1e-6:
+        note = f"proportions summed to {total:g}; renormalised to sum to 1"
+    return vec / total, note
+
+
 @torch.no_grad()
 def sample_images(G, cfg, n: int, seed: int = 0, truncation: float | None = None,
-                  batch_size: int = 64) -> np.ndarray:
-    """``n`` uint8 NHWC images; the same seed gives the same images at any batch size."""
+                  batch_size: int = 64, condition: torch.Tensor | None = None) -> np.ndarray:
+    """``n`` uint8 NHWC images; the same seed gives the same images at any batch size.
+
+    A conditional generator needs ``condition``, one vector used for every image.
+    """
+    if getattr(cfg, "conditional", False) and condition is None:
+        raise UserError(f"this model is conditional on: {cfg.conditions.replace(',', ', ')}; "
+                        "pass --mix or --composition")
     z = sample_latents(n, cfg.z_dim, seed, truncation)
     device = next(G.parameters()).device
-    chunks = [to_uint8(G(z[i:i + batch_size].to(device))) for i in range(0, n, batch_size)]
+    extra = lambda k: () if condition is None else (condition.expand(k, -1).to(device),)
+    chunks = [to_uint8(G(z[i:i + batch_size].to(device), *extra(len(z[i:i + batch_size]))))
+              for i in range(0, n, batch_size)]
     return np.concatenate(chunks) if chunks else np.zeros((0, cfg.resolution, cfg.resolution, 3), np.uint8)
 
 
 def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
              truncation: float | None = None, ema: bool = True, force: bool = False,
-             device: str = "cpu") -> Path:
-    """Write ``n`` images: one grid PNG if ``out`` ends in .png, else a folder of PNGs."""
+             device: str = "cpu", condition: str | None = None) -> Path:
+    """Write ``n`` images: one grid PNG if ``out`` ends in .png, else a folder of PNGs.
+
+    ``condition`` ("name=value,...") drives a conditional model; see :func:`parse_condition`.
+    """
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
     out = Path(out)
@@ -64,7 +105,15 @@ def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
     if out.exists() and not as_grid and not out.is_dir():
         raise UserError(f"{out} is a file; give a folder or a .png path")
     G, cfg = load_generator(ckpt, device, ema)
-    images = sample_images(G, cfg, n, seed, truncation)
+    cond = None
+    if condition is not None:
+        if not cfg.conditional:
+            raise UserError("--mix/--composition need a conditional model (trained with "
+                            "--conditional); this one is unconditional")
+        cond, note = parse_condition(condition, cfg.conditions.split(","))
+        if note:
+            print(f"landgan: {note}", file=sys.stderr)
+    images = sample_images(G, cfg, n, seed, truncation, condition=cond)
     if as_grid:
         return save_grid(images, out)
     out.mkdir(parents=True, exist_ok=True)

@@ -18,9 +18,10 @@ from landgan.models.spec import ModelSpec
 
 MODELS: dict[str, ModelSpec] = {
     "dcgan4": ModelSpec(dcgan.build_dcgan4, (32, 64),
-                        "DCGAN, 4 transposed convs (Radford 2016), the report's final model"),
+                        "DCGAN, 4 transposed convs (Radford 2016), the report's final model",
+                        conditional=True),
     "dcgan5": ModelSpec(dcgan.build_dcgan5, (64, 128, 256),
-                        "DCGAN, 5 transposed convs, for 64/128/256 px"),
+                        "DCGAN, 5 transposed convs, for 64/128/256 px", conditional=True),
     "autoencoder": ModelSpec(autoencoder.build_autoencoder, (32, 64, 128),
                              "convolutional autoencoder (non-adversarial baseline); samples a "
                              "Gaussian fitted to its codes", defaults={"lr_g": 1e-3, "beta1": 0.9},
@@ -33,11 +34,11 @@ MODELS: dict[str, ModelSpec] = {
     "wgan": ModelSpec(dcgan.build_wgan, (32, 64, 128, 256),
                       "the report's WGAN: weight clipping, RMSprop, 5 critic steps (Arjovsky 2017)",
                       defaults=dict(loss="wasserstein", optimizer="rmsprop", lr_g=5e-5, lr_d=5e-5,
-                                    clip=0.01, d_steps=5)),
+                                    clip=0.01, d_steps=5), conditional=True),
     "wgan-gp": ModelSpec(dcgan.build_wgan_gp, (32, 64, 128, 256),
                          "WGAN with gradient penalty, no BN in the critic (Gulrajani 2017)",
                          defaults=dict(loss="wasserstein", gp=10.0, lr_g=1e-4, lr_d=1e-4,
-                                       beta1=0.0, beta2=0.9, d_steps=5)),
+                                       beta1=0.0, beta2=0.9, d_steps=5), conditional=True),
     "stackgan": ModelSpec(stackgan.build_stackgan, stackgan.RESOLUTIONS,
                           "StackGAN stage II (Zhang 2017): refines a trained 64 px generator "
                           "(--stage1 CKPT) to 128/256 px", defaults={"loss": "bce", "g_width": 32},
@@ -60,6 +61,9 @@ def build_models(cfg):
         sizes = ", ".join(map(str, spec.resolutions))
         raise UserError(f"model {cfg.model} does not support {cfg.resolution} px; "
                         f"it supports: {sizes}")
+    if getattr(cfg, "conditional", False) and not spec.conditional:
+        able = ", ".join(k for k, v in MODELS.items() if v.conditional)
+        raise UserError(f"model {cfg.model} has no conditional form; --conditional works with: {able}")
     g, d = spec.build(cfg)
     if getattr(cfg, "sn", False):
         d = spectral_normed(d)

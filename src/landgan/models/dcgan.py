@@ -36,16 +36,18 @@ def channel_plan(width: int, n_layers: int, cap_mult: int = 8) -> list[int]:
 class DCGANGenerator(nn.Module):
     """z (N, z_dim) -> image (N, 3, R, R) in [-1, 1] through ``n_up`` transposed convs."""
 
-    def __init__(self, resolution: int, n_up: int, z_dim: int = 100, width: int = 64):
+    def __init__(self, resolution: int, n_up: int, z_dim: int = 100, width: int = 64,
+                 cond_dim: int = 0):
         super().__init__()
         base = resolution // 2 ** n_up
         if base < 1 or base * 2 ** n_up != resolution:
             raise ValueError(f"resolution {resolution} is not reachable with {n_up} doublings")
         chans = channel_plan(width, n_up)
-        self.z_dim, self.base, self.resolution = z_dim, base, resolution
+        self.z_dim, self.base, self.resolution, self.cond_dim = z_dim, base, resolution, cond_dim
         # A linear "project and reshape" equals a transposed conv on a 1x1 map; it is
-        # one matmul instead of a conv, and the BN after it normalises per channel.
-        self.project = nn.Linear(z_dim, chans[0] * base * base, bias=False)
+        # one matmul instead of a conv, and the BN after it normalises per channel. A
+        # condition vector is joined to z here, so this layer is also its embedding.
+        self.project = nn.Linear(z_dim + cond_dim, chans[0] * base * base, bias=False)
         self.project_bn = nn.BatchNorm2d(chans[0])
         layers: list[nn.Module] = []
         for c_in, c_out in zip(chans, chans[1:]):
@@ -55,7 +57,9 @@ class DCGANGenerator(nn.Module):
         self.body = nn.Sequential(*layers)
         init_weights(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        if self.cond_dim:
+            z = torch.cat([z, c.to(z.dtype)], 1)
         x = self.project(z).view(z.shape[0], -1, self.base, self.base)
         x = torch.relu(self.project_bn(x))
         return self.body(x)
@@ -70,7 +74,7 @@ class DCGANDiscriminator(nn.Module):
     """
 
     def __init__(self, resolution: int, n_down: int, width: int = 64, norm: str = "batch",
-                 first_norm: bool = False, dropout: float = 0.0):
+                 first_norm: bool = False, dropout: float = 0.0, cond_dim: int = 0):
         super().__init__()
         final = resolution // 2 ** n_down
         if final < 1 or final * 2 ** n_down != resolution:
@@ -88,10 +92,16 @@ class DCGANDiscriminator(nn.Module):
         self.body = nn.Sequential(*layers)
         # A valid conv over the whole final map is the report's dense output layer.
         self.head = nn.Conv2d(chans[-1], 1, final)
+        # Projection discriminator (Miyato & Koyama 2018): logit += <embed(c), features>.
+        self.embed = nn.Linear(cond_dim, chans[-1], bias=False) if cond_dim else None
         init_weights(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x)).flatten(1).squeeze(1)
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.body(x)
+        out = self.head(h).flatten(1).squeeze(1)
+        if self.embed is not None:
+            out = out + (self.embed(c.to(h.dtype)) * h.sum((2, 3))).sum(1)
+        return out
 
 
 def _depth(resolution: int) -> int:
@@ -99,27 +109,36 @@ def _depth(resolution: int) -> int:
     return 4 if resolution <= 64 else 5
 
 
+def cond_dim(cfg) -> int:
+    """Length of the condition vector (0 for an unconditional model)."""
+    names = getattr(cfg, "conditions", "")
+    return len(names.split(",")) if getattr(cfg, "conditional", False) and names else 0
+
+
 def build_dcgan4(cfg) -> tuple[nn.Module, nn.Module]:
     """The classic DCGAN: 4 transposed convs (32 or 64 px)."""
-    return (DCGANGenerator(cfg.resolution, 4, cfg.z_dim, cfg.g_width),
-            DCGANDiscriminator(cfg.resolution, 4, cfg.d_width))
+    k = cond_dim(cfg)
+    return (DCGANGenerator(cfg.resolution, 4, cfg.z_dim, cfg.g_width, k),
+            DCGANDiscriminator(cfg.resolution, 4, cfg.d_width, cond_dim=k))
 
 
 def build_dcgan5(cfg) -> tuple[nn.Module, nn.Module]:
     """The deeper DCGAN: 5 transposed convs (64, 128 or 256 px)."""
-    return (DCGANGenerator(cfg.resolution, 5, cfg.z_dim, cfg.g_width),
-            DCGANDiscriminator(cfg.resolution, 5, cfg.d_width))
+    k = cond_dim(cfg)
+    return (DCGANGenerator(cfg.resolution, 5, cfg.z_dim, cfg.g_width, k),
+            DCGANDiscriminator(cfg.resolution, 5, cfg.d_width, cond_dim=k))
 
 
 def build_wgan(cfg) -> tuple[nn.Module, nn.Module]:
     """The report's WGAN: DCGAN with BN after every conv, dropout in the critic."""
-    n = _depth(cfg.resolution)
-    return (DCGANGenerator(cfg.resolution, n, cfg.z_dim, cfg.g_width),
-            DCGANDiscriminator(cfg.resolution, n, cfg.d_width, first_norm=True, dropout=0.3))
+    n, k = _depth(cfg.resolution), cond_dim(cfg)
+    return (DCGANGenerator(cfg.resolution, n, cfg.z_dim, cfg.g_width, k),
+            DCGANDiscriminator(cfg.resolution, n, cfg.d_width, first_norm=True, dropout=0.3,
+                               cond_dim=k))
 
 
 def build_wgan_gp(cfg) -> tuple[nn.Module, nn.Module]:
     """WGAN-GP (Gulrajani 2017): no BatchNorm in the critic, since the penalty is per sample."""
-    n = _depth(cfg.resolution)
-    return (DCGANGenerator(cfg.resolution, n, cfg.z_dim, cfg.g_width),
-            DCGANDiscriminator(cfg.resolution, n, cfg.d_width, norm="none"))
+    n, k = _depth(cfg.resolution), cond_dim(cfg)
+    return (DCGANGenerator(cfg.resolution, n, cfg.z_dim, cfg.g_width, k),
+            DCGANDiscriminator(cfg.resolution, n, cfg.d_width, norm="none", cond_dim=k))

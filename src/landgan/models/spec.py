@@ -15,3 +15,4 @@ class ModelSpec:
     summary: str  # one line for --help
     defaults: dict = field(default_factory=dict)  # TrainConfig fields this model sets by default
     trainer: str = "gan"  # key of landgan.train.TRAINERS: how the networks are trained
+    conditional: bool = False  # supports --conditional (class or composition vectors)

@@ -114,10 +114,10 @@ class AETrainer(TrainerBase):
             self.G.fit(self.codes)
             self.G_ema.fit(self.codes)
 
-    def generate(self, z: torch.Tensor, ema: bool = True) -> torch.Tensor:
+    def generate(self, z: torch.Tensor, ema: bool = True, c=None) -> torch.Tensor:
         """Images in [-1, 1] for latents ``z`` ~ N(0, I) from G_ema (eval mode) or G."""
         self.fit_latents()
-        return super().generate(z, ema)
+        return super().generate(z, ema, c)
 
     def state_dict(self) -> dict:
         """Everything resuming needs; G and G_ema carry a freshly fitted latent Gaussian."""

@@ -33,11 +33,13 @@ class TrainerBase:
             b_ema.copy_(b)
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, ema: bool = True) -> torch.Tensor:
-        """Images in [-1, 1] for latents ``z`` from G_ema (eval mode) or G."""
+    def generate(self, z: torch.Tensor, ema: bool = True,
+                 c: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [-1, 1] for latents ``z`` (and conditions ``c``) from G_ema or G."""
         net = self.G_ema if ema else self.G
         was_training = net.training
         net.eval()
-        out = net(z.to(self.device))
+        extra = () if c is None else (c.to(self.device),)
+        out = net(z.to(self.device), *extra)
         net.train(was_training)
         return out

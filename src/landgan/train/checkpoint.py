@@ -79,7 +79,7 @@ def resolve_checkpoint(target: str | Path, runs_root: str | Path = "runs") -> Pa
     if str(target) == "auto":
         runs = sorted(p for p in Path(runs_root).glob("[0-9]" * 5 + "-*") if list_checkpoints(p))
         if not runs:
-            raise UserError(f"--resume auto: no run with a checkpoint under {runs_root}")
+            raise UserError(f"auto: no run with a checkpoint under {runs_root}")
         target = runs[-1]
     target = Path(target)
     if target.is_dir():

@@ -30,6 +30,12 @@ class TrainingEvaluator:
         n_real = min(len(data), max(cfg.eval_n, 2000))
         self.real, _ = image_source_features(data.images, self.extractor, n_real,
                                              seed=cfg.seed)
+        self.conds = None
+        if cfg.conditional:  # generated images get conditions spread over the data
+            from landgan.train.data import condition_matrix
+
+            conds = torch.from_numpy(condition_matrix(data)[0])
+            self.conds = conds[torch.linspace(0, len(conds) - 1, cfg.eval_n).long()]
         self.best = float("inf")
         self.best_step = -1
 
@@ -40,7 +46,8 @@ class TrainingEvaluator:
         out = []
         for s in range(0, self.cfg.eval_n, 64):
             z = torch.randn(min(64, self.cfg.eval_n - s), self.cfg.z_dim, generator=g)
-            out.append(to_uint8(trainer.generate(z)))
+            c = None if self.conds is None else self.conds[s:s + len(z)]
+            out.append(to_uint8(trainer.generate(z, c=c)))
         return np.concatenate(out)
 
     def __call__(self, trainer, run_dir: Path, writer) -> tuple[dict, bool]:

@@ -60,6 +60,13 @@ class GANTrainer(TrainerBase):
         # never shifts the sequence training sees (exact resume depends on it).
         self.zgen = torch.Generator().manual_seed(cfg.seed + 1)
         self.step = self.nimg = self.batches = self.d_updates = 0
+        # Conditional training: batch index -> condition vectors (N, K), set by the loop.
+        self.cond_source: Batch | None = None
+        self.c: torch.Tensor | None = None  # conditions of the current real batch
+
+    def _c(self) -> tuple:
+        """Extra network arguments: the batch's conditions, or nothing if unconditional."""
+        return () if self.cond_source is None else (self.c,)
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp or torch.float32,
@@ -73,18 +80,20 @@ class GANTrainer(TrainerBase):
         if cfg.gp > 0:
             eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
             mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
-            (grad,) = torch.autograd.grad(self.D(self._d_input(mix)).sum(), mix, create_graph=True)
+            (grad,) = torch.autograd.grad(self.D(self._d_input(mix), *self._c()).sum(), mix,
+                                          create_graph=True)
             out["gp"] = cfg.gp * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
         if cfg.r1 > 0 and self.d_updates % cfg.r1_every == 0:
             x = real.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(self.D(self._d_input(x)).sum(), x, create_graph=True)
+            (grad,) = torch.autograd.grad(self.D(self._d_input(x), *self._c()).sum(), x,
+                                          create_graph=True)
             out["r1"] = cfg.r1 / 2 * cfg.r1_every * grad.flatten(1).pow(2).sum(1).mean()
         return out
 
     def _d_step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         with self._autocast():
-            d_real = self.D_fwd(self._d_input(real)).float()
-            d_fake = self.D_fwd(self._d_input(fake)).float()
+            d_real = self.D_fwd(self._d_input(real), *self._c()).float()
+            d_fake = self.D_fwd(self._d_input(fake), *self._c()).float()
             loss = self.d_loss(d_real, d_fake)
         pens = self._penalties(real, fake.float())  # in float32: second-order grads underflow
         self.opt_d.zero_grad(set_to_none=True)
@@ -111,16 +120,20 @@ class GANTrainer(TrainerBase):
         stats, fake = {}, None
         for _ in range(n_d):
             real = self._next_real(source)
+            if self.cond_source is not None:  # fakes get the real batch's conditions
+                self.c = self.cond_source(self.batches - 1)
             with self._autocast():
-                fake = self.G_fwd(self.sample_z(real.shape[0]))
+                fake = self.G_fwd(self.sample_z(real.shape[0]), *self._c())
             stats = self._d_step(real, fake.detach())
         with self._autocast():
             if fake is None:  # the balancer skipped D this step
-                fake = self.G_fwd(self.sample_z(self.cfg.batch_size))
+                if self.cond_source is not None:
+                    self.c = self.cond_source(self.batches)
+                fake = self.G_fwd(self.sample_z(self.cfg.batch_size), *self._c())
             # D's weight gradients are not needed for G's update: skipping them saves
             # about a third of the backward pass through D.
             self.D.requires_grad_(False)
-            g_out = self.D_fwd(self._d_input(fake)).float()
+            g_out = self.D_fwd(self._d_input(fake), *self._c()).float()
             loss_g = self.g_loss(g_out)
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(loss_g).backward()

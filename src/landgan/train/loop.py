@@ -20,7 +20,7 @@ from landgan.images import to_model, to_uint8
 from landgan.train.checkpoint import (checkpoint_path, load_latest, prune_checkpoints,
                                       remove_stale_temporaries, save_checkpoint)
 from landgan.train.guard import DivergenceGuard, GracefulStop
-from landgan.train.data import StepSampler, fetch, load_training_data
+from landgan.train.data import StepSampler, condition_matrix, fetch, load_training_data
 from landgan.models import get_model
 from landgan.train import get_trainer
 from landgan.train.rundir import new_run_dir
@@ -78,6 +78,12 @@ def train(cfg: TrainConfig, resume: str | None = None, overrides: dict | None = 
     cfg.validated()
     device = resolve_device(cfg.device)
     data = load_training_data(cfg)  # fail on bad data before creating anything
+    if cfg.conditional:
+        names = ",".join(condition_matrix(data)[1])
+        if cfg.conditions and cfg.conditions != names:
+            raise UserError(f"the run was trained with conditions {cfg.conditions!r}, but the data "
+                            f"now has {names!r}")
+        cfg.conditions = names
     trainer = get_trainer(get_model(cfg.model).trainer)(cfg, device)
     evaluator = None
     if cfg.eval_every:
@@ -132,6 +138,12 @@ class _Session:
         self.fixed_z = torch.randn(GRID_SIZE, cfg.z_dim,
                                    generator=torch.Generator().manual_seed(cfg.seed + 2))
         self.saved = self.sampled = -1
+        self.fixed_c = None
+        if cfg.conditional:
+            conds = torch.from_numpy(condition_matrix(data)[0])
+            trainer.cond_source = lambda i: conds[self.sampler.indices(i)].to(trainer.device)
+            # The grid shows conditions spread over the whole dataset, fixed for the run.
+            self.fixed_c = conds[torch.linspace(0, len(conds) - 1, GRID_SIZE).long()]
         self.guard = DivergenceGuard(cfg, trainer, log)
 
     def source(self, i: int) -> torch.Tensor:
@@ -159,7 +171,7 @@ class _Session:
         return path
 
     def sample(self) -> None:
-        images = to_uint8(self.trainer.generate(self.fixed_z))
+        images = to_uint8(self.trainer.generate(self.fixed_z, c=self.fixed_c))
         save_grid(images, self.run_dir / "samples" / f"step_{self.trainer.step:07d}.png")
         self.writer.add_images("samples", images, self.trainer.step, dataformats="NHWC")
         self.sampled = self.trainer.step
