@@ -97,6 +97,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     _add_evaluate(sub)
 
+    p = sub.add_parser("label", help="estimate each image's scene composition (for --conditional)")
+    p.add_argument("dataset", help="a prepared dataset folder")
+    p.add_argument("--force", action="store_true", help="replace existing conditions")
+
     p = sub.add_parser("export", help="write the generator as ONNX or TorchScript")
     p.add_argument("ckpt", help="checkpoint file or run folder")
     p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
@@ -162,6 +166,13 @@ def _dispatch(args: argparse.Namespace) -> None:
                         ema=not args.no_ema, force=args.force, device=args.device,
                         condition=args.mix or args.composition)
         print(f"wrote {path}")
+    elif args.verb == "label":
+        from landgan.data.synthetic import ELEMENTS
+        from landgan.label import label_dataset
+
+        means = label_dataset(args.dataset, force=args.force).mean(0)
+        print(f"labelled {args.dataset}; mean composition: "
+              + ", ".join(f"{e} {m:.2f}" for e, m in zip(ELEMENTS, means)))
     elif args.verb == "export":
         from landgan.export import export
 
