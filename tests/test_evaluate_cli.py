@@ -64,3 +64,15 @@ def test_eval_during_training_keeps_best(tmp_path, small):
     ckpt = load_checkpoint(run / "checkpoints" / "best.pt")
     assert ckpt["step"] == best["step"] and ckpt["eval"]["best"] == pytest.approx(best["kid_mean"])
     assert (run / "checkpoints" / "step_0000004.pt").exists()
+
+
+def test_evaluate_conditional_run_draws_conditions_from_its_data(tmp_path, capsys):
+    cfg = TrainConfig(data="synthetic", synthetic_count=32, out=str(tmp_path / "runs"),
+                      resolution=32, batch_size=8, g_width=8, d_width=8, steps=1, sample_every=0,
+                      conditional=True)
+    run = train(cfg, progress=False)
+    js = tmp_path / "c.json"
+    assert main(["evaluate", str(run), "--n", "8", "--n-real", "16", "--metrics", "kid",
+                 "--json", str(js)]) == 0
+    (row,) = json.loads(js.read_text())
+    assert row["n_fake"] == 8 and row["dataset"] == "synthetic" and "kid_mean" in row

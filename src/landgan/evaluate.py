@@ -31,6 +31,21 @@ def _real_for_run(cfg, n_real: int):
     return cfg.data
 
 
+def _condition_sampler(cfg, n_real: int):
+    """For a conditional run: (n, seed) -> conditions drawn from its training data."""
+    import torch
+
+    from landgan.data.dataset import ImageDataset, open_dataset
+    from landgan.train.data import condition_matrix
+
+    data = _real_for_run(cfg, n_real)
+    conds, names = condition_matrix(data if isinstance(data, ImageDataset) else open_dataset(data))
+    if ",".join(names) != cfg.conditions:
+        raise UserError(f"the run's data now has conditions {names}, not {cfg.conditions!r}")
+    table = torch.from_numpy(conds)
+    return lambda n, seed: table[np.random.default_rng(seed).integers(0, len(table), n)]
+
+
 def _is_run(path: Path) -> bool:
     return path.is_file() or (path / "checkpoints").is_dir() or str(path) == "auto"
 
@@ -42,7 +57,13 @@ def _generator_row(target: str, against, opts: dict, extractor, classifier) -> d
     G, cfg = load_generator(target, opts["device"])
     real = against if against is not None else _real_for_run(cfg, opts["n_real"] or 5000)
     name = getattr(real, "name", None) or Path(str(real)).name
-    return evaluate_model(lambda n, s: sample_images(G, cfg, n, s, opts["truncation"]), real,
+    conds = _condition_sampler(cfg, opts["n_real"] or 5000) if cfg.conditional else None
+
+    def sample_fn(n: int, seed: int) -> np.ndarray:
+        c = conds(n, seed) if conds else None
+        return sample_images(G, cfg, n, seed, opts["truncation"], condition=c)
+
+    return evaluate_model(sample_fn, real,
                           extractor, n=opts["n"], n_real=opts["n_real"], metrics=opts["metrics"],
                           classifier=classifier, dataset=name, model=cfg.model,
                           resolution=cfg.resolution, seed=opts["seed"], progress=opts["progress"])

@@ -76,15 +76,18 @@ def sample_images(G, cfg, n: int, seed: int = 0, truncation: float | None = None
                   batch_size: int = 64, condition: torch.Tensor | None = None) -> np.ndarray:
     """``n`` uint8 NHWC images; the same seed gives the same images at any batch size.
 
-    A conditional generator needs ``condition``, one vector used for every image.
+    A conditional generator needs ``condition``: one vector (K,) for every image, or one
+    row per image (n, K).
     """
     if getattr(cfg, "conditional", False) and condition is None:
         raise UserError(f"this model is conditional on: {cfg.conditions.replace(',', ', ')}; "
                         "pass --mix or --composition")
     z = sample_latents(n, cfg.z_dim, seed, truncation)
     device = next(G.parameters()).device
-    extra = lambda k: () if condition is None else (condition.expand(k, -1).to(device),)
-    chunks = [to_uint8(G(z[i:i + batch_size].to(device), *extra(len(z[i:i + batch_size]))))
+    if condition is not None:
+        condition = condition.expand(n, -1) if condition.dim() == 1 else condition
+    extra = lambda i: () if condition is None else (condition[i:i + batch_size].to(device),)
+    chunks = [to_uint8(G(z[i:i + batch_size].to(device), *extra(i)))
               for i in range(0, n, batch_size)]
     return np.concatenate(chunks) if chunks else np.zeros((0, cfg.resolution, cfg.resolution, 3), np.uint8)
 
