@@ -85,3 +85,16 @@ def test_conditional_errors(tmp_path, tiny_dataset, capsys):
     plain = train(_cfg(tmp_path, steps=1, conditional=False), progress=False)
     assert main(["generate", str(plain), "--mix", "sky=1", "--out", str(tmp_path / "y.png")]) == 2
     assert "need a conditional model" in capsys.readouterr().err
+
+
+def test_far_request_warns_with_nearest_seen(tmp_path, capsys):
+    labels = [0] * 32  # every training image is class "lake": a pure "peak" was never seen
+    ds = save_dataset(tmp_path / "ds", blobs(32, 32), {"classes": ["lake", "peak"], "labels": labels})
+    run = train(_cfg(tmp_path, ds, steps=1), progress=False)
+    assert main(["generate", str(run), "--n", "1", "--mix", "lake=0.9,peak=0.1",
+                 "--out", str(tmp_path / "a.png")]) == 0
+    assert "far from anything" not in capsys.readouterr().err
+    assert main(["generate", str(run), "--n", "1", "--mix", "peak=1",
+                 "--out", str(tmp_path / "b.png")]) == 0
+    assert "far from anything in the training data (L1 distance 2.00); the nearest seen was " \
+           "lake=1.00" in capsys.readouterr().err

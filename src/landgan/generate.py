@@ -17,8 +17,12 @@ from landgan.models import build_models
 from landgan.train.checkpoint import load_checkpoint, resolve_checkpoint
 
 
-def load_generator(ckpt: str | Path, device: str | torch.device = "cpu", ema: bool = True):
-    """(generator in eval mode, its TrainConfig) from a checkpoint file or run folder."""
+def load_generator(ckpt: str | Path, device: str | torch.device = "cpu", ema: bool = True,
+                   with_state: bool = False):
+    """(generator in eval mode, its TrainConfig) from a checkpoint file or run folder.
+
+    With ``with_state`` the whole checkpoint dict comes third.
+    """
     state = load_checkpoint(resolve_checkpoint(ckpt), map_location=device)
     cfg = TrainConfig.from_dict(state["config"])
     G, _ = build_models(cfg)
@@ -28,7 +32,24 @@ def load_generator(ckpt: str | Path, device: str | torch.device = "cpu", ema: bo
     except (RuntimeError, KeyError) as e:
         raise UserError(f"checkpoint {ckpt} does not match model {cfg.model}: "
                         f"{str(e).splitlines()[0]}") from None
-    return G.to(device).eval().requires_grad_(False), cfg
+    G = G.to(device).eval().requires_grad_(False)
+    return (G, cfg, state) if with_state else (G, cfg)
+
+
+FAR_FROM_TRAINING = 0.3  # L1 distance to the nearest training condition that earns a warning
+
+
+def nearest_seen(cond: torch.Tensor, bank: torch.Tensor | None, names: list[str]) -> str | None:
+    """A warning if ``cond`` is far from every condition seen in training, naming the nearest."""
+    if bank is None or len(bank) == 0:
+        return None
+    dist = (bank.float() - cond).abs().sum(1)
+    i = int(dist.argmin())
+    if float(dist[i]) <= FAR_FROM_TRAINING:
+        return None
+    near = ", ".join(f"{n}={v:.2f}" for n, v in zip(names, bank[i].tolist()) if v >= 0.005)
+    return (f"warning: these proportions are far from anything in the training data "
+            f"(L1 distance {float(dist[i]):.2f}); the nearest seen was {near}")
 
 
 def sample_latents(n: int, z_dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
@@ -107,15 +128,17 @@ def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
         raise UserError(f"{out} already exists; pass --force to overwrite")
     if out.exists() and not as_grid and not out.is_dir():
         raise UserError(f"{out} is a file; give a folder or a .png path")
-    G, cfg = load_generator(ckpt, device, ema)
+    G, cfg, state = load_generator(ckpt, device, ema, with_state=True)
     cond = None
     if condition is not None:
         if not cfg.conditional:
             raise UserError("--mix/--composition need a conditional model (trained with "
                             "--conditional); this one is unconditional")
-        cond, note = parse_condition(condition, cfg.conditions.split(","))
-        if note:
-            print(f"landgan: {note}", file=sys.stderr)
+        names = cfg.conditions.split(",")
+        cond, note = parse_condition(condition, names)
+        for msg in (note, nearest_seen(cond, state.get("condition_bank"), names)):
+            if msg:
+                print(f"landgan: {msg}", file=sys.stderr)
     images = sample_images(G, cfg, n, seed, truncation, condition=cond)
     if as_grid:
         return save_grid(images, out)

@@ -138,9 +138,13 @@ class _Session:
         self.fixed_z = torch.randn(GRID_SIZE, cfg.z_dim,
                                    generator=torch.Generator().manual_seed(cfg.seed + 2))
         self.saved = self.sampled = -1
-        self.fixed_c = None
+        self.fixed_c = self.bank = None
         if cfg.conditional:
             conds = torch.from_numpy(condition_matrix(data)[0])
+            # A sample of the training conditions travels in every checkpoint, so generation
+            # can warn about requests far from anything the model saw.
+            pick = torch.randperm(len(conds), generator=torch.Generator().manual_seed(0))[:2048]
+            self.bank = conds[pick].contiguous()
             trainer.cond_source = lambda i: conds[self.sampler.indices(i)].to(trainer.device)
             # The grid shows conditions spread over the whole dataset, fixed for the run.
             self.fixed_c = conds[torch.linspace(0, len(conds) - 1, GRID_SIZE).long()]
@@ -158,6 +162,8 @@ class _Session:
         state["config"] = self.cfg.to_dict()
         if self.evaluator:
             state["eval"] = self.evaluator.state_dict()
+        if self.bank is not None:
+            state["condition_bank"] = self.bank
         regular = path is None
         if regular:
             path, self.saved = checkpoint_path(self.run_dir, self.trainer.step), self.trainer.step
