@@ -1,5 +1,7 @@
 """How good is the composition estimator of ``landgan label``?
 
+For each built-in estimator (``rules`` and ``net``):
+
 1. Mean absolute error of the estimated fractions against the exact ones, on procedural
    scenes from seeds the estimator never trained on.
 2. On real photos (``--photos``, a folder of category subfolders), the mean estimated
@@ -20,7 +22,7 @@ import numpy as np
 from landgan.data.dataset import open_dataset
 from landgan.data.prepare import prepare_dataset
 from landgan.data.synthetic import ELEMENTS, render_seeds
-from landgan.label import estimate, load_estimator
+from landgan.label import ESTIMATORS, estimate_with
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,17 +32,23 @@ def main() -> None:
     ap.add_argument("--photos", default=str(REPO.parent / "shared/data/landscapes"))
     ap.add_argument("--n", type=int, default=500, help="held-out procedural scenes")
     args = ap.parse_args()
-    net = load_estimator()
     images, truth = render_seeds(range(10**7, 10**7 + args.n), 64)
-    err = np.abs(estimate(net, images) - truth)
-    print(f"procedural scenes (n={args.n}): MAE {err.mean():.3f}; per element "
-          + ", ".join(f"{e} {v:.3f}" for e, v in zip(ELEMENTS, err.mean(0))))
-    print("\n| photos | " + " | ".join(ELEMENTS) + " |\n|---" * (len(ELEMENTS) + 1) + "|")
+    photos = {}
     for cat in sorted(p for p in Path(args.photos).iterdir() if p.is_dir()):
         out = Path(tempfile.mkdtemp()) / cat.name
         prepare_dataset(cat, out, 64, progress=False)
-        means = estimate(net, open_dataset(out).images).mean(0)
-        print(f"| {cat.name} | " + " | ".join(f"{m:.3f}" for m in means) + " |")
+        photos[cat.name] = open_dataset(out).images
+    for name in ESTIMATORS:
+        err = np.abs(estimate_with(name, images) - truth)
+        print(f"\n## estimator {name}\n\nprocedural scenes (n={args.n}): MAE {err.mean():.3f}; "
+              "per element " + ", ".join(f"{e} {v:.3f}" for e, v in zip(ELEMENTS, err.mean(0))))
+        table = {cat: estimate_with(name, imgs).mean(0) for cat, imgs in photos.items()}
+        print("\n| photos | n | " + " | ".join(ELEMENTS) + " |\n" + "|---" * (len(ELEMENTS) + 2) + "|")
+        for cat, means in table.items():
+            best = [m >= max(t[i] for t in table.values()) for i, m in enumerate(means)]
+            cells = [f"**{m:.3f}**" if b else f"{m:.3f}" for m, b in zip(means, best)]
+            print(f"| {cat} | {len(photos[cat])} | " + " | ".join(cells) + " |")
+        print("\n(bold: the category with the most of that element)")
 
 
 if __name__ == "__main__":

@@ -100,6 +100,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("label", help="estimate each image's scene composition (for --conditional)")
     p.add_argument("dataset", help="a prepared dataset folder")
     p.add_argument("--force", action="store_true", help="replace existing conditions")
+    p.add_argument("--estimator", default="rules", choices=["rules", "net"],
+                   help="rules: colour/position/texture, for photos (default); net: pixel "
+                   "network, near exact on procedural scenes only")
 
     p = sub.add_parser("export", help="write the generator as ONNX or TorchScript")
     p.add_argument("ckpt", help="checkpoint file or run folder")
@@ -170,7 +173,7 @@ def _dispatch(args: argparse.Namespace) -> None:
         from landgan.data.synthetic import ELEMENTS
         from landgan.label import label_dataset
 
-        means = label_dataset(args.dataset, force=args.force).mean(0)
+        means = label_dataset(args.dataset, force=args.force, estimator=args.estimator).mean(0)
         print(f"labelled {args.dataset}; mean composition: "
               + ", ".join(f"{e} {m:.2f}" for e, m in zip(ELEMENTS, means)))
     elif args.verb == "export":

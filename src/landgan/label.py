@@ -1,6 +1,13 @@
 """``landgan label``: estimate scene composition (sky, mountain, snow, water, vegetation).
 
-No downloaded weights: a small fully convolutional pixel classifier is trained on the
+Two built-in estimators, neither needing downloaded weights (:data:`ESTIMATORS`):
+
+- ``rules`` (the default, for photographs): colour, position and texture rules, see
+  :mod:`landgan.label_rules`;
+- ``net``: a pixel classifier that is nearly exact on procedural scenes but does not
+  transfer to photos. It is the yardstick for models trained on the procedural scenes.
+
+The network: a small fully convolutional pixel classifier is trained on the
 procedural landscapes, whose element maps are exact, with heavy colour augmentation
 (gains, hue rotation, contrast, desaturation, noise, blur) so that it leans on colour
 relations, texture and position rather than on the renderer's exact palette. The
@@ -109,17 +116,36 @@ def estimate(net: PixelClassifier, images: np.ndarray, batch: int = 256) -> np.n
     return np.concatenate(out).astype(np.float32)
 
 
-def label_dataset(path: str | Path, force: bool = False) -> np.ndarray:
+def estimate_with(name: str, images: np.ndarray) -> np.ndarray:
+    """Composition fractions (N, 5) of uint8 NHWC images by the estimator called ``name``."""
+    if name not in ESTIMATORS:
+        raise UserError(f"unknown estimator {name!r}; choose one of: {', '.join(ESTIMATORS)}")
+    if name == "net":
+        return estimate(load_estimator(), images)
+    from landgan.label_rules import rule_estimate
+
+    return rule_estimate(images, SIZE)
+
+
+ESTIMATORS = {  # name -> what it is good for (the CLI's --estimator choices)
+    "rules": "colour/position/texture rules; ranks photos sensibly",
+    "net": "pixel network trained on procedural masks; near exact on procedural scenes",
+}
+
+
+def label_dataset(path: str | Path, force: bool = False, estimator: str = "rules") -> np.ndarray:
     """Estimate every image's composition and store it as the dataset's conditions."""
     from landgan.data.synthetic import ELEMENTS
 
+    if estimator not in ESTIMATORS:
+        raise UserError(f"unknown estimator {estimator!r}; choose one of: {', '.join(ESTIMATORS)}")
     ds = open_dataset(path)
     if ds.conditions is not None and not force:
         raise UserError(f"{path} already has conditions ({', '.join(ds.condition_names)}); "
                         "pass --force to replace them")
-    fractions = estimate(load_estimator(), ds.images)
+    fractions = estimate_with(estimator, ds.images)
     meta = dict(ds.meta, conditions=np.round(fractions, 5).tolist(),
-                condition_names=list(ELEMENTS), condition_kind="composition (estimated)")
+                condition_names=list(ELEMENTS), condition_kind=f"composition (estimated: {estimator})")
     meta_path = Path(path) / META_FILE
     tmp = meta_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(meta, indent=1))
