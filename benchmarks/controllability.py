@@ -1,0 +1,143 @@
+"""Does a conditional model draw what it is asked for?  (results: docs/control.md)
+
+Classes (``--class-ckpt``, a model trained with --conditional on photo categories): a scene
+classifier is trained here on 80% of the real labelled photos (its held-out accuracy on the
+other 20% is printed), then judges ``--n`` images generated for each pure class.
+
+Compositions (``--comp-ckpt``, a model trained with --conditional on the procedural scenes):
+the requested fractions are those of procedural scenes from seeds never used in training;
+the ``net`` estimator of ``landgan label`` is run on the generated images and compared with
+the request (mean absolute error; the ``rules`` estimator's figure is shown for reference).
+
+Both report KID and FID (FID-Inception features) against held-out real images, so control is
+not bought with quality, and write example grids (the same seeds at several conditions).
+
+    python benchmarks/controllability.py --class-ckpt RUN_OR_CKPT --comp-ckpt RUN_OR_CKPT \\
+        [--photos ../shared/data/landscapes] [--grids docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from landgan.data.dataset import open_dataset
+from landgan.data.prepare import prepare_dataset
+from landgan.data.synthetic import ELEMENTS, render_seeds
+from landgan.generate import load_generator, sample_images
+from landgan.grid import save_grid
+from landgan.label import estimate_with
+from landgan.metrics import control
+from landgan.metrics.inception import load_feature_extractor
+from landgan.metrics.scores import fid_from_features, kid
+
+REPO = Path(__file__).resolve().parents[1]
+HELD_OUT_SEEDS = 10**7  # procedural seeds from here on are never rendered for training
+
+
+def sampler(G, cfg):
+    """(conditions (K,) or (N, K), seed) -> uint8 images; N = rows, or --n for one vector."""
+    def sample(cond: np.ndarray, seed: int, n: int | None = None) -> np.ndarray:
+        c = torch.from_numpy(np.asarray(cond, np.float32))
+        count = n if c.dim() == 1 else len(c)
+        return sample_images(G, cfg, count, seed, condition=c)
+    return sample
+
+
+def quality(sample, conds: np.ndarray, real: np.ndarray, extractor, seed: int) -> str:
+    fake = extractor.features(sample(conds, seed), batch_size=50)
+    ref = extractor.features(real, batch_size=50)
+    k, ks = kid(ref, fake)
+    return f"KID×1000 {k * 1000:.1f} ± {ks * 1000:.1f}, FID {fid_from_features(ref, fake):.1f}"
+
+
+def classes_part(args, extractor) -> None:
+    tmp = Path(tempfile.mkdtemp()) / "photos"
+    src = Path(args.photos)
+    if not (src / "dataset.json").exists():
+        prepare_dataset(src, tmp, 64, progress=False)
+        src = tmp
+    ds = open_dataset(src)
+    images, labels, names = np.asarray(ds.images), np.asarray(ds.labels), list(ds.classes)
+    tr, ho = control.holdout_split(len(images), 0.2, args.seed)
+    t0 = time.perf_counter()
+    clf = control.train_classifier(images[tr], labels[tr], len(names), steps=args.clf_steps)
+    pred = control.classify(clf, images[ho])
+    print(f"\n## classes: {args.class_ckpt}\n\nclassifier: trained on {len(tr)} photos in "
+          f"{time.perf_counter() - t0:.0f} s; held-out accuracy {(pred == labels[ho]).mean():.1%} "
+          f"on {len(ho)} photos")
+    G, cfg = load_generator(args.class_ckpt)
+    assert cfg.conditions.split(",") == names, (cfg.conditions, names)
+    sample = sampler(G, cfg)
+    agree = control.class_agreement(lambda c, s: sample(c, s, args.n), clf, names, args.n, args.seed)
+    print(f"\n| class | held-out real photos judged correctly | generated ({args.n} each) judged "
+          "as requested |\n|---|---|---|")
+    for k, name in enumerate(names):
+        real_acc = (pred[labels[ho] == k] == k).mean()
+        print(f"| {name} | {real_acc:.1%} | **{agree[name]:.1%}** |")
+    print(f"| mean | {(pred == labels[ho]).mean():.1%} | **{np.mean(list(agree.values())):.1%}** |")
+    conds = np.eye(len(names), dtype=np.float32)[labels[ho][:args.n_fid]]
+    print(f"\nquality, {len(conds)} generated (held-out photos' classes) vs {len(conds)} held-out "
+          f"photos: {quality(sample, conds, images[ho][:args.n_fid], extractor, args.seed)}")
+    if args.grids:
+        rows = [np.eye(len(names))[k] for k in range(len(names))]
+        rows += [np.array([0, 0, .5, .5]), np.array([.5, 0, .5, 0]), np.array([0, .5, .5, 0])]
+        grid = np.concatenate([sample(np.tile(r, (8, 1)).astype(np.float32), 7) for r in rows])
+        print(f"grid: {save_grid(grid, Path(args.grids) / 'control_classes.png', nrow=8)} "
+              f"(rows: {', '.join(names)}, mountain+sea, forest+mountain, glacier+mountain)")
+
+
+def composition_part(args, extractor) -> None:
+    G, cfg = load_generator(args.comp_ckpt)
+    assert cfg.conditions.split(",") == list(ELEMENTS)
+    real, requests = render_seeds(range(HELD_OUT_SEEDS, HELD_OUT_SEEDS + args.n_comp), cfg.resolution)
+    sample = sampler(G, cfg)
+    print(f"\n## compositions: {args.comp_ckpt}\n\n{args.n_comp} requests = the exact fractions of "
+          "held-out procedural scenes\n\n| estimator | MAE | " + " | ".join(ELEMENTS)
+          + " |\n" + "|---" * (len(ELEMENTS) + 2) + "|")
+    for name in ("net", "rules"):
+        truth_mae = np.abs(estimate_with(name, real) - requests).mean()
+        mae, per = control.composition_error(sample, lambda x: estimate_with(name, x), requests,
+                                             args.seed)
+        print(f"| {name} on generated | **{mae:.3f}** | " + " | ".join(f"{v:.3f}" for v in per) + " |")
+        print(f"| {name} on the real scenes (its own error) | {truth_mae:.3f} |" + " – |" * len(ELEMENTS))
+    n = min(args.n_fid, args.n_comp)
+    print(f"\nquality, {n} generated for held-out requests vs those {n} scenes: "
+          f"{quality(sample, requests[:n], real[:n], extractor, args.seed)}")
+    if args.grids:
+        rows = [[.5, .3, .05, 0, .15], [.3, .3, .05, .3, .05], [.3, .2, 0, .5, 0],
+                [.3, .4, .2, .05, .05], [.2, .2, 0, .1, .5], [.6, .2, 0, .1, .1]]
+        grid = np.concatenate([sample(np.tile(np.float32(r), (8, 1)), 7) for r in rows])
+        print(f"grid: {save_grid(grid, Path(args.grids) / 'control_composition.png', nrow=8)} "
+              "(rows, sky/mountain/snow/water/vegetation: " + "; ".join(
+                  "/".join(f"{v:g}" for v in r) for r in rows) + ")")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--class-ckpt", help="conditional model trained on photo categories")
+    ap.add_argument("--comp-ckpt", help="conditional model trained on procedural compositions")
+    ap.add_argument("--photos", default=str(REPO.parent / "shared/data/landscapes"),
+                    help="labelled photos: category subfolders, or a prepared 64 px dataset")
+    ap.add_argument("--n", type=int, default=250, help="generated images per class")
+    ap.add_argument("--n-comp", type=int, default=500, help="composition requests")
+    ap.add_argument("--n-fid", type=int, default=500, help="images per side for KID/FID")
+    ap.add_argument("--clf-steps", type=int, default=1500, help="classifier training steps")
+    ap.add_argument("--grids", default="", help="folder for example grids ('' = none)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    extractor = load_feature_extractor()
+    if args.class_ckpt:
+        classes_part(args, extractor)
+    if args.comp_ckpt:
+        composition_part(args, extractor)
+
+
+if __name__ == "__main__":
+    main()
