@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-# ModelSpec.trainer -> "module:Class". Every trainer takes ``(cfg, device)`` and offers
+# ModelSpec.trainer -> "module:Class". Every trainer takes ``(cfg, device, dist=None)``
+# (``dist``: a landgan.train.distributed.Distributed, for torchrun runs) and offers
 # ``train_step(source)`` (source: batch index -> real images NCHW in [-1, 1]),
 # ``generate(z, ema)``, ``state_dict()``/``load_state_dict()`` and the counters
 # ``step``/``nimg``. Its checkpoint's ``models["G_ema"]`` (or ``"G"``) is the

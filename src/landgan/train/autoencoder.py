@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from landgan.models import build_models
 from landgan.models.autoencoder import CodeStats, GaussianDecoder, VAEEncoder
 from landgan.train.base import Batch, TrainerBase
+from landgan.train.distributed import Distributed
 from landgan.train.gan import make_optimizer
 
 # Fixed decoder variance of the VAE on [-1, 1] pixels. 1/2 makes the reconstruction
@@ -55,10 +56,11 @@ def code_decay(cfg, batch: int) -> float:
 class AETrainer(TrainerBase):
     """Owns the decoder G, its EMA copy G_ema, the encoder E, one optimiser and the RNG."""
 
-    def __init__(self, cfg, device: torch.device):
+    def __init__(self, cfg, device: torch.device, dist: Distributed | None = None):
         self.cfg, self.device = cfg, device
-        torch.manual_seed(cfg.seed)
-        g, e = build_models(cfg)
+        self.dist = dist or Distributed()
+        torch.manual_seed(cfg.seed)  # the same initial weights in every process
+        g, e = map(self.dist.sync_batchnorm, build_models(cfg))
         self.G = g.to(device, memory_format=torch.channels_last)
         self.E = e.to(device, memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -76,7 +78,7 @@ class AETrainer(TrainerBase):
     def _vae_loss(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """(objective, reconstruction, stats): the negative ELBO per image, beta = 1."""
         mu, logvar = self.E(real)
-        eps = torch.randn(mu.shape, generator=self.zgen).to(self.device)
+        eps = self.shared_randn(mu.shape[0], *mu.shape[1:])
         recon = self.decoder(mu + (0.5 * logvar).exp() * eps)
         nll = (recon - real).pow(2).flatten(1).sum(1) / (2 * PIXEL_VAR)
         kl = kl_divergence(mu, logvar)
@@ -87,7 +89,10 @@ class AETrainer(TrainerBase):
         """(objective, reconstruction, stats): the mean squared error; records the codes."""
         code = self.E(real)
         recon = self.decoder(code)
-        self.codes.update(code, code_decay(self.cfg, real.shape[0]))
+        # Every process folds in the codes of the whole global batch, so the fitted
+        # Gaussian is the same everywhere and the same as a single process's.
+        codes = self.dist.gather_rows(code.detach())
+        self.codes.update(codes, code_decay(self.cfg, codes.shape[0]))
         return F.mse_loss(recon, real), recon, {}
 
     def train_step(self, source: Batch) -> dict[str, torch.Tensor]:
@@ -96,10 +101,12 @@ class AETrainer(TrainerBase):
         loss, recon, stats = (self._vae_loss if self.variational else self._ae_loss)(real)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        self.dist.average_gradients(self.opt)
         self.opt.step()
         self.step += 1
-        self.nimg += real.shape[0]
-        self.update_ema(real.shape[0])
+        n = real.shape[0] * self.dist.world  # images of the global batch
+        self.nimg += n
+        self.update_ema(n)
         # loss/recon is the per-element MSE for both models, so they compare directly.
         return {"loss/recon": F.mse_loss(recon.detach(), real), **stats}
 

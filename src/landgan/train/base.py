@@ -10,11 +10,24 @@ Batch = Callable[[int], torch.Tensor]  # batch index -> real images NCHW in [-1,
 
 
 class TrainerBase:
-    """Mixin for trainers that own ``cfg``, ``device``, ``G``, ``G_ema``, ``zgen``,
-    and the counters ``nimg`` and ``batches``."""
+    """Mixin for trainers that own ``cfg``, ``device``, ``G``, ``G_ema``, ``zgen``, ``dist``
+    (a :class:`~landgan.train.distributed.Distributed`) and the counters ``nimg`` and
+    ``batches``."""
 
     def sample_z(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.cfg.z_dim, generator=self.zgen).to(self.device)
+        """``n`` latents for this process's share of the batch."""
+        return self.shared_randn(n, self.cfg.z_dim)
+
+    def shared_randn(self, n: int, *shape: int) -> torch.Tensor:
+        """This process's ``n`` rows of a normal draw made for the whole global batch.
+
+        Every process draws all ``n * world`` rows from the same latent generator and
+        keeps its own, so K processes see exactly the latents one process would, and
+        the generator's state, saved in checkpoints, does not depend on K.
+        """
+        rank, world = self.dist.rank, self.dist.world
+        z = torch.randn(n * world, *shape, generator=self.zgen)
+        return z[rank * n:(rank + 1) * n].to(self.device)
 
     def _next_real(self, source: Batch) -> torch.Tensor:
         real = source(self.batches)

@@ -33,6 +33,8 @@ class StepSampler:
     ``s`` needs no sampler state and draws exactly the batches an uninterrupted run
     would have drawn. Indices within a batch are sorted, which keeps reads from a
     memory-mapped dataset sequential-ish; order within a batch does not matter.
+    ``batch_size`` is the global batch; ``rank`` of ``world`` processes gets its
+    contiguous slice of it, so the global batch of a step never depends on ``world``.
     """
 
     def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
@@ -49,10 +51,12 @@ class StepSampler:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._perm = torch.randperm(self.n, generator=g).numpy()
             self._epoch = epoch
-        idx = self._perm[k * self.batch:(k + 1) * self.batch]
-        # With several processes, each takes its own slice of the global batch.
+        idx = np.sort(self._perm[k * self.batch:(k + 1) * self.batch])
+        # With several processes, each takes its own slice of the global batch. Slicing
+        # after sorting gives rank r the rows a single process has at the same positions,
+        # which is what pairs them with the same latents (drawn globally, then sliced).
         share = len(idx) // self.world
-        return np.sort(idx[self.rank * share:(self.rank + 1) * share])
+        return idx[self.rank * share:(self.rank + 1) * share]
 
 
 def fetch(ds: ImageDataset, idx: np.ndarray) -> torch.Tensor:

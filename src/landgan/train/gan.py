@@ -16,6 +16,7 @@ from landgan.losses import LOSSES
 from landgan.models import build_models
 from landgan.train.balance import AdaptiveBalancer
 from landgan.train.base import Batch, TrainerBase
+from landgan.train.distributed import Distributed
 
 def amp_dtype(cfg, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``cfg.amp`` on ``device`` (None = full precision)."""
@@ -33,10 +34,11 @@ def make_optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
 class GANTrainer(TrainerBase):
     """Owns G, D, G_ema, both optimisers and the latent RNG; knows one training step."""
 
-    def __init__(self, cfg, device: torch.device):
+    def __init__(self, cfg, device: torch.device, dist: Distributed | None = None):
         self.cfg, self.device = cfg, device
-        torch.manual_seed(cfg.seed)
-        g, d = build_models(cfg)
+        self.dist = dist or Distributed()
+        torch.manual_seed(cfg.seed)  # the same initial weights in every process
+        g, d = map(self.dist.sync_batchnorm, build_models(cfg))
         # Channels-last is the faster convolution layout on CPU and on tensor cores.
         self.layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.G = g.to(device, memory_format=self.layout)
@@ -98,6 +100,7 @@ class GANTrainer(TrainerBase):
         pens = self._penalties(real, fake.float())  # in float32: second-order grads underflow
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(loss + sum(pens.values())).backward()
+        self.dist.average_gradients(self.opt_d)
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
         self.d_updates += 1
@@ -105,8 +108,9 @@ class GANTrainer(TrainerBase):
             with torch.no_grad():
                 for p in self.D.parameters():
                     p.clamp_(-self.cfg.clip, self.cfg.clip)
-        if self.balancer:
-            self.balancer.observe(d_real.detach(), d_fake.detach())
+        if self.balancer:  # every process must reach the same decisions: judge the global batch
+            self.balancer.observe(self.dist.gather_rows(d_real.detach()),
+                                  self.dist.gather_rows(d_fake.detach()))
         return {"loss/d": loss.detach(), "d/real": d_real.detach().mean(),
                 "d/fake": d_fake.detach().mean(), **{"loss/" + k: v.detach() for k, v in pens.items()}}
 
@@ -129,7 +133,8 @@ class GANTrainer(TrainerBase):
             if fake is None:  # the balancer skipped D this step
                 if self.cond_source is not None:
                     self.c = self.cond_source(self.batches)
-                fake = self.G_fwd(self.sample_z(self.cfg.batch_size), *self._c())
+                fake = self.G_fwd(self.sample_z(self.cfg.batch_size // self.dist.world),
+                                  *self._c())
             # D's weight gradients are not needed for G's update: skipping them saves
             # about a third of the backward pass through D.
             self.D.requires_grad_(False)
@@ -137,17 +142,19 @@ class GANTrainer(TrainerBase):
             loss_g = self.g_loss(g_out)
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(loss_g).backward()
+        self.dist.average_gradients(self.opt_g)
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
         self.D.requires_grad_(True)
         if self.balancer:
-            self.balancer.observe(None, g_out.detach())
+            self.balancer.observe(None, self.dist.gather_rows(g_out.detach()))
             stats.update({"balance/accuracy": torch.tensor(self.balancer.accuracy),
                           "balance/d_updates": torch.tensor(float(n_d)),
                           "balance/lr_d_scale": torch.tensor(self.balancer.lr_scale)})
         self.step += 1
-        self.nimg += fake.shape[0]
-        self.update_ema(fake.shape[0])
+        n = fake.shape[0] * self.dist.world  # images of the global batch
+        self.nimg += n
+        self.update_ema(n)
         return {**stats, "loss/g": loss_g.detach()}
 
     def state_dict(self) -> dict:

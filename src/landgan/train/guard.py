@@ -27,10 +27,15 @@ class DivergenceGuard:
     ``log_every`` steps). On a failure the trainer returns to that state, both learning
     rates are halved (the change is logged and saved in the config, so a resumed run
     keeps it), and training goes on; the ``MAX_DIVERGENCES``-th failure stops the run.
+
+    With several processes (``dist``), a failure on any of them counts as a failure
+    on all, so every process rolls back, or stops, at the same step; each restores
+    its own snapshot, which equals the others' but for its noise generator.
     """
 
-    def __init__(self, cfg, trainer, log):
+    def __init__(self, cfg, trainer, log, dist=None):
         self.cfg, self.trainer, self.log = cfg, trainer, log
+        self.agree = dist.all_true if dist is not None else bool
         self.failures = 0
         self._snapshot()
 
@@ -44,7 +49,7 @@ class DivergenceGuard:
     def check(self, stats: dict) -> bool:
         """True if the step was sound; False after rolling back."""
         losses_ok = all(math.isfinite(float(v)) for v in stats.values())
-        if losses_ok and all(_finite_params(n) for n in self._nets()):
+        if self.agree(losses_ok and all(_finite_params(n) for n in self._nets())):
             if self.trainer.step % self.cfg.log_every == 0:
                 self._snapshot()
             return True

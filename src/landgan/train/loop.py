@@ -3,6 +3,11 @@
 It owns everything a step does not: the run folder, the budget (steps and/or
 minutes), logging to text, TensorBoard and the progress bar, sample grids from a
 fixed latent batch, checkpoints, and resuming.
+
+Under ``torchrun`` every process runs this loop in lockstep (see
+:mod:`landgan.train.distributed`); rank 0 alone writes the run folder, logs,
+samples, metrics and checkpoints, and every decision that changes the flow (stop,
+time budget, rollback, new best) is agreed by all processes before it is acted on.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from landgan.train.checkpoint import (checkpoint_path, load_latest, prune_checkp
                                       remove_stale_temporaries, save_checkpoint)
 from landgan.train.guard import DivergenceGuard, GracefulStop
 from landgan.train.data import StepSampler, condition_matrix, fetch, load_training_data
+from landgan.train.distributed import Distributed, distributed_session
 from landgan.models import get_model
 from landgan.train import get_trainer
 from landgan.train.rundir import new_run_dir
@@ -56,12 +62,17 @@ def resume_config(saved: dict, overrides: dict) -> TrainConfig:
 
 
 class RunLog:
-    """Appends lines to ``log.txt`` and echoes them without breaking the progress bar."""
+    """Appends lines to ``log.txt`` and echoes them without breaking the progress bar.
 
-    def __init__(self, run_dir: Path, echo: bool = True):
-        self.path, self.echo = run_dir / "log.txt", echo
+    Disabled (``enabled=False``) in every process but rank 0.
+    """
+
+    def __init__(self, run_dir: Path, echo: bool = True, enabled: bool = True):
+        self.path, self.echo, self.enabled = run_dir / "log.txt", echo, enabled
 
     def __call__(self, msg: str) -> None:
+        if not self.enabled:
+            return
         with open(self.path, "a") as f:
             f.write(msg + "\n")
         if self.echo:
@@ -70,13 +81,23 @@ class RunLog:
 
 def train(cfg: TrainConfig, resume: str | None = None, overrides: dict | None = None,
           progress: bool = True) -> Path:
-    """Train per ``cfg`` (or continue ``resume``); return the run folder."""
-    state = None
+    """Train per ``cfg`` (or continue ``resume``); return the run folder.
+
+    Launched by ``torchrun``, each process calls this and they train one model together.
+    """
+    state = ckpt = None
     if resume:
         ckpt, state = load_latest(resume, cfg.out)
         cfg = resume_config(state["config"], overrides or {})
     cfg.validated()
-    device = resolve_device(cfg.device)
+    with distributed_session(resolve_device(cfg.device)) as (dist, device):
+        dist.check_batch(cfg.batch_size)
+        return _train(cfg, device, dist, ckpt, state, progress)
+
+
+def _train(cfg: TrainConfig, device: torch.device, dist: Distributed, ckpt: Path | None,
+           state: dict | None, progress: bool) -> Path:
+    """:func:`train` inside the (possibly single-process) process group."""
     data = load_training_data(cfg)  # fail on bad data before creating anything
     if cfg.conditional:
         names = ",".join(condition_matrix(data)[1])
@@ -84,27 +105,32 @@ def train(cfg: TrainConfig, resume: str | None = None, overrides: dict | None = 
             raise UserError(f"the run was trained with conditions {cfg.conditions!r}, but the data "
                             f"now has {names!r}")
         cfg.conditions = names
-    trainer = get_trainer(get_model(cfg.model).trainer)(cfg, device)
+    trainer = get_trainer(get_model(cfg.model).trainer)(cfg, device, dist)
     evaluator = None
     if cfg.eval_every:
         from landgan.train.evaluator import TrainingEvaluator
 
-        evaluator = TrainingEvaluator(cfg, data, device)
+        evaluator = TrainingEvaluator(cfg, data, device, dist)
     if state is not None:
         trainer.load_state_dict(state)
         if evaluator:
             evaluator.load_state_dict(state.get("eval", {}))
         run_dir = ckpt.parent.parent
-        remove_stale_temporaries(run_dir)
+        if dist.is_main:
+            remove_stale_temporaries(run_dir)
     else:
-        run_dir = new_run_dir(cfg.out, f"{cfg.model}-{Path(cfg.data).name}-{cfg.resolution}")
-    log = RunLog(run_dir, echo=progress)
-    (run_dir / "config.json").write_text(cfg.to_json())
+        tag = f"{cfg.model}-{Path(cfg.data).name}-{cfg.resolution}"
+        run_dir = dist.run_on_main(lambda: new_run_dir(cfg.out, tag))
+    dist.seed_noise(cfg.seed, trainer.step, (state or {}).get("rng", {}).get("torch_ranks"))
+    log = RunLog(run_dir, echo=progress, enabled=dist.is_main)
+    if dist.is_main:
+        (run_dir / "config.json").write_text(cfg.to_json())
+    processes = f" x {dist.world} processes" if dist.world > 1 else ""
     log(("resuming from " + str(ckpt) + "\n" if state else "") +
-        f"run folder: {run_dir}\ndevice: {device}\ndata: {data.name} ({len(data)} images)\n"
-        f"config:\n{cfg.to_json()}")
+        f"run folder: {run_dir}\ndevice: {device}{processes}\n"
+        f"data: {data.name} ({len(data)} images)\nconfig:\n{cfg.to_json()}")
     with GracefulStop() as stop:
-        _Session(cfg, trainer, data, run_dir, log, evaluator).run(progress, stop)
+        _Session(cfg, trainer, data, run_dir, log, evaluator, dist).run(progress, stop)
     return run_dir
 
 
@@ -128,13 +154,26 @@ class _Meter:
             f.write(f"step {step} " + " ".join(f"{k}={v:.4g}" for k, v in vals.items()) + "\n")
 
 
+class _NoWriter:
+    """Stands in for TensorBoard's SummaryWriter in processes that must not write."""
+
+    def add_scalar(self, *args, **kwargs) -> None:
+        pass
+
+    def add_images(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class _Session:
     """One invocation of the loop: steps until the budget is spent, with its side jobs."""
 
-    def __init__(self, cfg, trainer, data, run_dir: Path, log, evaluator):
+    def __init__(self, cfg, trainer, data, run_dir: Path, log, evaluator, dist: Distributed):
         self.cfg, self.trainer, self.data, self.run_dir, self.log = cfg, trainer, data, run_dir, log
-        self.evaluator = evaluator
-        self.sampler = StepSampler(len(data), cfg.batch_size, cfg.seed)
+        self.evaluator, self.dist = evaluator, dist
+        self.sampler = StepSampler(len(data), cfg.batch_size, cfg.seed, dist.rank, dist.world)
         self.fixed_z = torch.randn(GRID_SIZE, cfg.z_dim,
                                    generator=torch.Generator().manual_seed(cfg.seed + 2))
         self.saved = self.sampled = -1
@@ -148,25 +187,34 @@ class _Session:
             trainer.cond_source = lambda i: conds[self.sampler.indices(i)].to(trainer.device)
             # The grid shows conditions spread over the whole dataset, fixed for the run.
             self.fixed_c = conds[torch.linspace(0, len(conds) - 1, GRID_SIZE).long()]
-        self.guard = DivergenceGuard(cfg, trainer, log)
+        self.guard = DivergenceGuard(cfg, trainer, log, dist)
 
     def source(self, i: int) -> torch.Tensor:
-        """Real batch number ``i``, scaled to [-1, 1] on the training device."""
+        """This process's share of real batch number ``i``, in [-1, 1] on the training device."""
         batch = fetch(self.data, self.sampler.indices(i))
         if self.trainer.device.type == "cuda":
             batch = batch.pin_memory()  # lets the copy below overlap with GPU work
         return to_model(batch, self.trainer.device)
 
     def save(self, path: Path | None = None) -> Path:
+        """Checkpoint the run (every process calls it; rank 0 writes the file)."""
         state = self.trainer.state_dict()
         state["config"] = self.cfg.to_dict()
         if self.evaluator:
             state["eval"] = self.evaluator.state_dict()
         if self.bank is not None:
             state["condition_bank"] = self.bank
+        # Each process's noise stream, so a resume with as many processes continues exactly.
+        streams = self.dist.gather_to_main(torch.get_rng_state())
+        if self.dist.world > 1 and self.dist.is_main:
+            state["rng"]["torch_ranks"] = streams
         regular = path is None
         if regular:
             path, self.saved = checkpoint_path(self.run_dir, self.trainer.step), self.trainer.step
+        self.dist.run_on_main(lambda: self._write(path, state, regular))
+        return path
+
+    def _write(self, path: Path, state: dict, regular: bool) -> None:
         try:
             save_checkpoint(path, state)
         except OSError as e:
@@ -174,9 +222,9 @@ class _Session:
                             "checkpoints are intact") from None
         if regular:
             prune_checkpoints(self.run_dir, self.cfg.keep)
-        return path
 
     def sample(self) -> None:
+        """The fixed-latent grid (rank 0 only: no collectives, G_ema runs in eval mode)."""
         images = to_uint8(self.trainer.generate(self.fixed_z, c=self.fixed_c))
         save_grid(images, self.run_dir / "samples" / f"step_{self.trainer.step:07d}.png")
         self.writer.add_images("samples", images, self.trainer.step, dataformats="NHWC")
@@ -190,11 +238,13 @@ class _Session:
         if best:
             self.save(self.run_dir / "checkpoints" / "best.pt")
 
-    def after_step(self, stats: dict, meter: _Meter) -> None:
+    def after_step(self, stats: dict, meter: _Meter | None) -> None:
         cfg, s = self.cfg, self.trainer.step
         if s % cfg.log_every == 0 or s == cfg.steps:
-            meter.log(s, stats)
-        if cfg.sample_every and s % cfg.sample_every == 0:
+            stats = self.dist.mean_stats(stats)  # each process saw only its share
+            if meter:
+                meter.log(s, stats)
+        if cfg.sample_every and s % cfg.sample_every == 0 and self.dist.is_main:
             self.sample()
         if self.evaluator and s % cfg.eval_every == 0:
             self.evaluate()
@@ -204,12 +254,12 @@ class _Session:
     def run(self, progress: bool, stop: GracefulStop) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        cfg, tr = self.cfg, self.trainer
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=tr.step)
+        cfg, tr, main = self.cfg, self.trainer, self.dist.is_main
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=tr.step) if main else _NoWriter()
         deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes else None
-        bar = tqdm(total=cfg.steps or None, initial=tr.step, disable=not progress,
+        bar = tqdm(total=cfg.steps or None, initial=tr.step, disable=not (progress and main),
                    unit="step", dynamic_ncols=True)
-        meter = _Meter(cfg, self.run_dir, self.writer, bar, tr.step)
+        meter = _Meter(cfg, self.run_dir, self.writer, bar, tr.step) if main else None
         try:
             while not (cfg.steps and tr.step >= cfg.steps):
                 stats = tr.train_step(self.source)
@@ -218,18 +268,27 @@ class _Session:
                     continue
                 bar.update(1)
                 self.after_step(stats, meter)
-                if stop.requested:
-                    self.log(f"{stop.requested} at step {tr.step}: saving a checkpoint and stopping")
+                # Signals and clocks are per process; all must stop at the same step.
+                stopping, out_of_time = self.dist.any_true(
+                    stop.requested is not None, bool(deadline and time.monotonic() >= deadline))
+                if stopping:
+                    self.log(f"{stop.requested or 'a stop signal to another process'} at step "
+                             f"{tr.step}: saving a checkpoint and stopping")
                     self.save()
                     raise KeyboardInterrupt
-                if deadline and time.monotonic() >= deadline:
+                if out_of_time:
                     self.log(f"time budget of {cfg.minutes} min reached at step {tr.step}")
                     break
         finally:
             bar.close()
+        self._finish()
+
+    def _finish(self) -> None:
+        """The last checkpoint and sample grid, unless this very step already has them."""
+        tr = self.trainer
         if self.saved != tr.step:
             self.save()
-        if self.sampled != tr.step:
+        if self.dist.is_main and self.sampled != tr.step:
             self.sample()
         self.writer.close()
         self.log(f"done at step {tr.step}; samples in {self.run_dir / 'samples'}, "

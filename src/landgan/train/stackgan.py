@@ -35,11 +35,11 @@ def load_stage1(cfg) -> tuple[torch.nn.Module, dict]:
 class StackGANTrainer(GANTrainer):
     """GANTrainer whose G is ``StackedGenerator`` (stage I frozen, stage II trained)."""
 
-    def __init__(self, cfg, device: torch.device):
+    def __init__(self, cfg, device: torch.device, dist=None):
         # Stage I is read first so a bad --stage1 fails before anything is built, and
         # before GANTrainer seeds torch: its own initialisation draws no training RNG.
         stage1, stage1_config = load_stage1(cfg)
-        super().__init__(cfg, device)
+        super().__init__(cfg, device, dist)
         for g in (self.G, self.G_ema):
             g.use_stage1(copy.deepcopy(stage1).to(device, memory_format=torch.channels_last),
                          stage1_config)
