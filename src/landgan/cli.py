@@ -110,6 +110,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file (.onnx or .pt)")
     p.add_argument("--no-ema", action="store_true", help="export the raw generator")
     p.add_argument("--force", action="store_true", help="overwrite --out")
+
+    p = sub.add_parser("ui", help="a local web page to generate from trained checkpoints")
+    p.add_argument("--runs", default="runs", help="folder of run folders to offer checkpoints "
+                   "from (default: runs); nothing outside it is ever opened")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, "
+                   "this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     return parser
 
 
@@ -180,6 +188,10 @@ def _dispatch(args: argparse.Namespace) -> None:
         from landgan.export import export
 
         print(f"wrote {export(args.ckpt, args.out, args.format, not args.no_ema, args.force)}")
+    elif args.verb == "ui":
+        from landgan.ui import serve
+
+        serve(args.runs, args.host, args.port, device=args.device)
     elif args.verb == "evaluate":
         from landgan.evaluate import evaluate
 

@@ -1,0 +1,272 @@
+"""The Gradio app: layout, event wiring, and the offline, localhost-only launch.
+
+Gradio is imported inside the functions, after :func:`offline_env` has switched off its
+analytics, so ``import landgan.ui`` stays cheap and landgan never needs Gradio elsewhere.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from landgan.errors import UserError
+from landgan.ui.engine import Engine
+from landgan.ui.validate import (MAX_FRAMES, MAX_IMAGES, MAX_SEED, MAX_TRUNCATION, rebalance,
+                                 validate_composition, validate_count, validate_frames,
+                                 validate_port, validate_seed, validate_spec, validate_truncation)
+
+MAX_SLIDERS = 12  # condition sliders laid out up front; a model with more is refused
+SEEDS, COMPOSITIONS = "between two seeds", "between two compositions"
+SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Helvetica", "Arial", "sans-serif"]
+
+
+def offline_env() -> None:
+    """Switch off Gradio's analytics and version check, and Hugging Face Hub telemetry.
+
+    Gradio reads these when it is imported and when an app is built, so this runs first.
+    """
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # also skips Gradio's version check
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
+
+def _friendly(fn):
+    """Show a UserError as a one-line ``gr.Error`` toast instead of a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args):
+        try:
+            return fn(*args)
+        except UserError as e:
+            import gradio as gr
+
+            raise gr.Error(str(e), print_exception=False) from None
+    return wrapper
+
+
+class Handlers:
+    """The app's event handlers: validate the inputs, call the engine, shape the outputs."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def names(self, ckpt) -> list[str]:
+        """The checkpoint's condition names (loading it if need be); [] when unconditional."""
+        names = self.engine.model(ckpt).names
+        if len(names) > MAX_SLIDERS:
+            raise UserError(f"this model has {len(names)} conditions; the UI shows at most "
+                            f"{MAX_SLIDERS} (use landgan generate --mix)")
+        return names
+
+    def describe(self, ckpt) -> dict:
+        """What the page shows for a checkpoint: summary, slider names/values, GIF defaults."""
+        names, m = self.names(ckpt), self.engine.model(ckpt)
+        cond = f"conditioned on {', '.join(names)} (%)" if names else "unconditional: no sliders"
+        a, b = m.extremes() if names else ("", "")
+        return {"info": f"**{m.cfg.model}**, {m.cfg.resolution} px, step {m.step}; {cond}",
+                "names": names, "start": m.typical(), "a": a, "b": b}
+
+    def checkpoint(self, ckpt):
+        """Updates for the page when another checkpoint is chosen."""
+        import gradio as gr
+
+        d = self.describe(ckpt)
+        names, start, on = d["names"], d["start"], bool(d["names"])
+        sliders = [gr.update(visible=i < len(names), label=names[i] if i < len(names) else "",
+                             value=start[i] if i < len(names) else 0) for i in range(MAX_SLIDERS)]
+        return [d["info"], *sliders, gr.update(visible=on, value=SEEDS),
+                gr.update(value=d["a"], visible=on), gr.update(value=d["b"], visible=on)]
+
+    def refresh(self, current):
+        """Rescan the runs folder; keep the current choice when it still exists."""
+        import gradio as gr
+
+        names = self.engine.checkpoints()
+        return gr.update(choices=names, value=current if current in names else
+                         (names[0] if names else None))
+
+    def rebalance(self, moved: int, ckpt, *values):
+        """After slider ``moved`` was released: the others rescale so all sum to 100."""
+        import gradio as gr
+
+        k = len(self.names(ckpt))
+        if moved >= k:
+            return [gr.update() for _ in range(MAX_SLIDERS)]
+        new = rebalance(values[:k], moved)
+        return new + [gr.update() for _ in range(MAX_SLIDERS - k)]
+
+    def condition(self, ckpt, values):
+        """Slider values -> the validated condition vector, or None for an unconditional model."""
+        names = self.names(ckpt)
+        return validate_composition(values[:len(names)], names) if names else None
+
+    def generate(self, ckpt, seed, truncation, n, *values):
+        """The Generate button: a list of (image, caption) for the gallery."""
+        import gradio as gr
+
+        seed, truncation = validate_seed(seed), validate_truncation(truncation)
+        n, cond = validate_count(n), self.condition(ckpt, values)
+        images, warning = self.engine.generate(ckpt, n, seed, truncation, cond)
+        if warning:
+            gr.Warning(warning.removeprefix("warning: "))
+        names = self.names(ckpt)
+        # Recorded in each PNG as `landgan generate` options, so any image can be remade.
+        spec = ",".join(f"{k}={float(v)!r}" for k, v in zip(names, values)) or None
+        about = {"checkpoint": ckpt, "seed": seed, "n": n, "truncation": truncation,
+                 "composition": spec}
+        paths = self.engine.write_pngs(images, about)
+        return [(str(p), f"seed {seed}, image {i + 1}") for i, p in enumerate(paths)]
+
+    def interpolate(self, ckpt, mode, seed_a, seed_b, spec_a, spec_b, frames, truncation, *values):
+        """The Make GIF button: the GIF's path twice (shown, and offered as a download)."""
+        seeds = (validate_seed(seed_a), validate_seed(seed_b))
+        frames, truncation = validate_frames(frames), validate_truncation(truncation)
+        names = self.names(ckpt)
+        if mode not in (SEEDS, COMPOSITIONS):
+            raise UserError(f"interpolate {SEEDS!r} or {COMPOSITIONS!r}, not {str(mode)[:40]!r}")
+        conds = (None, None)
+        if mode == COMPOSITIONS:
+            if not names:
+                raise UserError("this checkpoint is unconditional: interpolate between seeds")
+            conds, seeds = (validate_spec(spec_a, names), validate_spec(spec_b, names)), seeds[:1] * 2
+        elif names:
+            conds = (self.condition(ckpt, values),) * 2
+        path = self.engine.write_gif(self.engine.interpolate(ckpt, seeds, conds, frames, truncation))
+        return str(path), str(path)
+
+
+def _generate_tab(gr, h: Handlers, ckpt, init: dict):
+    """Sliders, seed, truncation, count, Generate button and gallery; returns the inputs."""
+    names, start = init["names"], init["start"]
+    with gr.Row():
+        with gr.Column(scale=1):
+            # Fixed slots, shown and relabelled per checkpoint (models differ in conditions).
+            # No reset button: resetting one slider would not fire "release" to rebalance.
+            sliders = [gr.Slider(0, 100, step=1, visible=i < len(names), elem_id=f"cond{i}",
+                                 buttons=[],
+                                 label=names[i] if i < len(names) else "",
+                                 value=start[i] if i < len(names) else 0)
+                       for i in range(MAX_SLIDERS)]
+            with gr.Row(equal_height=True):
+                seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
+                                 elem_id="seed", scale=3)
+                rnd = gr.Button("Random", elem_id="random", scale=1)
+            trunc = gr.Slider(0, MAX_TRUNCATION, value=0, step=0.1, label="Truncation (0 = off)",
+                              elem_id="truncation")
+            n = gr.Slider(1, MAX_IMAGES, value=4, step=1, label="Images", elem_id="count")
+            go = gr.Button("Generate", variant="primary", elem_id="generate")
+        with gr.Column(scale=2):
+            gallery = gr.Gallery(label="Generated (PNG; open one to download it)",
+                                 columns=4, object_fit="contain", elem_id="gallery",
+                                 buttons=["download", "download_all", "fullscreen"])
+    # The browser draws the random seed: no round trip for something this trivial.
+    rnd.click(None, None, seed, js=f"() => Math.floor(Math.random() * {MAX_SEED + 1})")
+    for i, s in enumerate(sliders):
+        s.release(_friendly(functools.partial(h.rebalance, i)), [ckpt, *sliders], sliders,
+                  concurrency_limit=None, concurrency_id="sliders", show_progress="hidden",
+                  api_name=f"rebalance_{i}", api_visibility="undocumented")
+    go.click(_friendly(h.generate), [ckpt, seed, trunc, n, *sliders], gallery,
+             concurrency_id="generate", api_name="generate")
+    return sliders, seed, trunc
+
+
+def _interpolate_tab(gr, h: Handlers, ckpt, sliders, trunc, init: dict):
+    """Two seeds or two compositions -> an animated GIF to watch and download."""
+    on = bool(init["names"])
+    with gr.Row():
+        with gr.Column(scale=1):
+            mode = gr.Radio([SEEDS, COMPOSITIONS], value=SEEDS, label="Interpolate",
+                            elem_id="mode", visible=on, info="between seeds, the "
+                            "composition is the Generate tab's sliders")
+            with gr.Row():
+                seed_a = gr.Number(0, label="Seed A", precision=0, minimum=0, maximum=MAX_SEED)
+                seed_b = gr.Number(1, label="Seed B", precision=0, minimum=0, maximum=MAX_SEED)
+            spec_a = gr.Textbox(init["a"], label="Composition A (name=value,...)", visible=on,
+                                elem_id="spec_a")
+            spec_b = gr.Textbox(init["b"], label="Composition B", visible=on, elem_id="spec_b")
+            frames = gr.Slider(2, MAX_FRAMES, value=16, step=1, label="Frames")
+            make = gr.Button("Make GIF", variant="primary", elem_id="make_gif")
+        with gr.Column(scale=2):
+            gif = gr.Image(label="Interpolation", type="filepath", elem_id="gif",
+                           interactive=False)
+            gif_file = gr.File(label="Download the GIF", elem_id="gif_file", interactive=False)
+    make.click(_friendly(h.interpolate),
+               [ckpt, mode, seed_a, seed_b, spec_a, spec_b, frames, trunc, *sliders],
+               [gif, gif_file], concurrency_id="generate", api_name="interpolate")
+    return mode, spec_a, spec_b
+
+
+def build_app(runs: str | Path = "runs", device: str = "cpu"):
+    """The Gradio Blocks app over the checkpoints in ``runs`` (not launched, no queue yet)."""
+    engine = Engine(runs, device)
+    names = engine.checkpoints()
+    if not names:
+        raise UserError(f"no checkpoints under {runs} (expected {runs}/RUN/checkpoints/*.pt); "
+                        "train one with landgan train")
+    engine.scratch = Path(tempfile.mkdtemp(prefix="landgan-ui-"))  # GIFs; Gradio may serve temp
+    atexit.register(shutil.rmtree, engine.scratch, True)
+    offline_env()
+    import gradio as gr
+
+    h = Handlers(engine)
+    # Old gallery PNGs and GIFs leave Gradio's cache after 30 min: disk stays bounded.
+    with gr.Blocks(title="landgan", analytics_enabled=False, delete_cache=(600, 1800)) as demo:
+        gr.Markdown("## landgan: generate landscapes")
+        with gr.Row(equal_height=True):
+            ckpt = gr.Dropdown(names, value=names[0], label=f"Checkpoint (from {runs})",
+                               elem_id="ckpt", scale=5)
+            refresh = gr.Button("Rescan runs", elem_id="refresh", scale=1)
+        init = h.describe(names[0])  # also loads the default generator: the first click is fast
+        info = gr.Markdown(init["info"], elem_id="info")
+        with gr.Tabs():
+            with gr.Tab("Generate"):
+                sliders, _, trunc = _generate_tab(gr, h, ckpt, init)
+            with gr.Tab("Interpolate"):
+                mode, spec_a, spec_b = _interpolate_tab(gr, h, ckpt, sliders, trunc, init)
+        ckpt.change(_friendly(h.checkpoint), ckpt, [info, *sliders, mode, spec_a, spec_b],
+                    concurrency_id="generate", api_visibility="undocumented")
+        refresh.click(_friendly(h.refresh), ckpt, ckpt, concurrency_limit=None,
+                      api_visibility="undocumented")
+    demo.landgan_engine = engine  # for tests and benchmarks: the generators behind the app
+    return demo
+
+
+def serve(runs: str | Path = "runs", host: str = "127.0.0.1", port: int = 7860,
+          device: str = "cpu", concurrency: int = 1, max_queue: int = 16, block: bool = True,
+          quiet: bool = False):
+    """Build the app and serve it on ``host:port`` (no share link, no analytics).
+
+    Requests wait in a queue of at most ``max_queue`` events, ``concurrency`` of them
+    generating at a time; beyond that the browser is told the queue is full, so load
+    costs waiting time, not memory. With ``block=False`` it returns the running app
+    (call ``.close()`` on it).
+    """
+    port = validate_port(port)
+    demo = build_app(runs, device)
+    import gradio as gr
+
+    demo.queue(max_size=max_queue, default_concurrency_limit=concurrency, api_open=False)
+    theme = gr.themes.Base(font=SYSTEM_FONTS, font_mono=["ui-monospace", "monospace"])
+    try:
+        demo.launch(server_name=host, server_port=port, share=False, ssr_mode=False,
+                    prevent_thread_lock=True, quiet=True, show_error=False, theme=theme,
+                    footer_links=[], max_file_size="1mb", pwa=False, mcp_server=False,
+                    enable_monitoring=False, run_history=False, state_session_capacity=1000,
+                    blocked_paths=[str(Path(runs).resolve())])
+    except OSError as e:
+        why = "the port is in use" if "empty port" in str(e) else str(e).splitlines()[0]
+        raise UserError(f"cannot serve on {host}:{port}: {why}; choose another --port") from None
+    if not quiet:  # our own line: Gradio's would suggest share=True, which this app never uses
+        print(f"landgan ui: serving checkpoints from {runs} at {demo.local_url} (Ctrl-C stops)")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"landgan ui: warning: listening on {host}, so other machines can use it too")
+    if block:
+        try:
+            while demo.is_running:
+                time.sleep(0.2)
+        finally:  # Ctrl-C: stop serving, then let the CLI report the interruption
+            demo.close()
+    return demo
