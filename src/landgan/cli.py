@@ -10,12 +10,12 @@ import argparse
 import dataclasses
 import sys
 
-from landgan.config import TrainConfig
+from landgan.config import PRESETS, TrainConfig
 from landgan.errors import UserError
 
 _TRAIN_FLAGS = {  # TrainConfig field -> help; type and default come from the dataclass
     "data": "prepared dataset folder, or 'synthetic' for the built-in procedural landscapes",
-    "model": None, "loss": None,
+    "model": None, "preset": None, "loss": None,
     "resolution": "output size in px", "out": "parent folder for numbered run folders",
     "steps": "total generator steps (0 = no limit)", "minutes": "wall-clock budget for this "
     "invocation (0 = none)", "batch_size": "images per step", "z_dim": "latent size",
@@ -32,7 +32,8 @@ _TRAIN_FLAGS = {  # TrainConfig field -> help; type and default come from the da
     "clip": "clip D weights to [-c, c] (WGAN)", "gp": "gradient penalty weight (WGAN-GP)",
     "r1": "R1 penalty weight", "sn": "spectral norm in D", "diffaug": "DiffAugment policy, "
     "e.g. color,translation,cutout", "balance": "off or adaptive (the D/G balancer)",
-    "amp": "mixed precision: auto (bf16 on CUDA), bf16, fp16, off",
+    "amp": "mixed precision: auto (bf16 on CUDA), native (bf16 on CUDA and on CPUs with native "
+    "bf16), bf16, fp16, off",
     "channels_last": "NHWC memory layout", "compile": "torch.compile G and D",
     "conditional": "condition G and D on the data's classes or compositions",
     "stage1": "stackgan: the stage-I checkpoint (or run folder) that stage II refines",
@@ -54,6 +55,10 @@ def _add_train(sub) -> None:
             kw = {"action": argparse.BooleanOptionalAction, "help": help_text}
         if name == "model":
             kw.update(choices=list(MODELS), help=f"architecture (default: {default})")
+        if name == "preset":
+            kw.update(choices=list(PRESETS), help="bundle of defaults: fast (landgan's recipe: "
+                      "bf16 where native, EMA, DiffAugment) or report (the report's plain DCGAN) "
+                      "(default: fast)")
         if name == "loss":
             kw.update(choices=list(LOSSES), help="objective (default: the model's own)")
         if "action" not in kw:
@@ -157,6 +162,7 @@ def _run_train(args: argparse.Namespace) -> None:
         run = train(TrainConfig(out=given.get("out", "runs")), resume=args.resume,
                     overrides=given, progress=not args.quiet)
     else:
+        given.setdefault("preset", "fast")
         run = train(TrainConfig.for_model(**given), progress=not args.quiet)
     print(f"run folder: {run}")
 

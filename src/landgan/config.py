@@ -1,8 +1,8 @@
 """Training configuration: one dataclass, printed at start, saved with every run.
 
 Defaults follow the report's Table 2 (z_dim 100, batch 64, Adam lr 2e-4,
-beta1 0.5). A model may change some defaults (see ``ModelSpec.defaults``); values
-the user gives explicitly always win.
+beta1 0.5). A preset (:data:`PRESETS`) may change some defaults, then a model may
+(see ``ModelSpec.defaults``); values the user gives explicitly always win.
 """
 
 from __future__ import annotations
@@ -13,6 +13,14 @@ from dataclasses import dataclass
 
 from landgan.errors import UserError
 
+PRESETS = {  # --preset name -> the defaults it sets (under the model's and the user's values)
+    # landgan's recipe for quality per CPU-minute (benchmarks/time_to_quality.py): bf16 where
+    # the hardware computes it natively, an EMA generator, DiffAugment against D overfitting.
+    "fast": {"amp": "native", "ema_kimg": 10.0, "diffaug": "color,translation"},
+    # The report's DCGAN as published: float32, no EMA (G_ema == G), no augmentation.
+    "report": {"amp": "off", "ema_kimg": 0.0, "diffaug": ""},
+}
+
 
 @dataclass
 class TrainConfig:
@@ -20,6 +28,7 @@ class TrainConfig:
 
     data: str = "synthetic"  # prepared dataset folder, or "synthetic" for built-in landscapes
     model: str = "dcgan4"  # architecture name from landgan.models.MODELS
+    preset: str = ""  # name from PRESETS whose defaults were applied ("" = none: plain defaults)
     loss: str = "bce"  # objective name from landgan.losses.LOSSES
     resolution: int = 64  # output size in pixels (square)
     out: str = "runs"  # parent folder of numbered run folders
@@ -57,7 +66,7 @@ class TrainConfig:
     eval_n: int = 500  # generated images per evaluation during training
     eval_metric: str = "kid"  # "kid" or "fid": what metrics.jsonl tracks and best.pt keeps
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
-    amp: str = "auto"  # mixed precision: "auto" (bf16 on CUDA, off on CPU), "bf16", "fp16", "off"
+    amp: str = "auto"  # "auto" (bf16 on CUDA only), "native" (also on bf16 CPUs), bf16, fp16, off
     channels_last: bool = True  # NHWC memory layout for convolutions (faster on CPU and GPU)
     compile: bool = False  # torch.compile the G and D forward passes (slow start, faster steps)
 
@@ -69,11 +78,14 @@ class TrainConfig:
 
     @classmethod
     def for_model(cls, **given) -> "TrainConfig":
-        """A config for ``given["model"]``: its paper's defaults, then the ``given`` values."""
+        """A config for ``given["model"]``: the preset's defaults, the model paper's, then ``given``."""
         from landgan.models import get_model
 
+        preset = given.get("preset", cls.preset)
+        if preset and preset not in PRESETS:
+            raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
         defaults = get_model(given.get("model", cls.model)).defaults
-        return cls(**{**defaults, **given})
+        return cls(**{**PRESETS.get(preset, {}), **defaults, **given})
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -106,8 +118,10 @@ class TrainConfig:
         for name in ("steps", "sample_every", "ckpt_every", "log_every", "keep"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.amp not in ("auto", "bf16", "fp16", "off"):
-            raise UserError(f"unknown --amp {self.amp!r}; choose auto, bf16, fp16 or off")
+        if self.amp not in ("auto", "native", "bf16", "fp16", "off"):
+            raise UserError(f"unknown --amp {self.amp!r}; choose auto, native, bf16, fp16 or off")
+        if self.preset and self.preset not in PRESETS:
+            raise UserError(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}")
         if self.optimizer not in ("adam", "rmsprop"):
             raise UserError(f"unknown optimizer {self.optimizer!r}; choose adam or rmsprop")
         if self.eval_metric not in ("kid", "fid") or self.eval_n < 2 or self.eval_every < 0:

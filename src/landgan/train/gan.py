@@ -18,8 +18,17 @@ from landgan.train.balance import AdaptiveBalancer
 from landgan.train.base import Batch, TrainerBase
 from landgan.train.distributed import Distributed
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX); elsewhere bf16
+    autocast is emulated and slower than float32."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
 def amp_dtype(cfg, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``cfg.amp`` on ``device`` (None = full precision)."""
+    if cfg.amp == "native" and device.type == "cpu":
+        return torch.bfloat16 if cpu_has_native_bf16() else None
     if cfg.amp == "off" or (cfg.amp == "auto" and device.type != "cuda"):
         return None
     return torch.float16 if cfg.amp == "fp16" else torch.bfloat16
