@@ -40,12 +40,12 @@ REPO = Path(__file__).resolve().parents[1]
 HELD_OUT_SEEDS = 10**7  # procedural seeds from here on are never rendered for training
 
 
-def sampler(G, cfg):
-    """(conditions (K,) or (N, K), seed) -> uint8 images; N = rows, or --n for one vector."""
+def sampler(G, cfg, truncation: float | None = None):
+    """(conditions (K,) or (N, K), seed) -> uint8 images; N = rows, or ``n`` for one vector."""
     def sample(cond: np.ndarray, seed: int, n: int | None = None) -> np.ndarray:
         c = torch.from_numpy(np.asarray(cond, np.float32))
         count = n if c.dim() == 1 else len(c)
-        return sample_images(G, cfg, count, seed, condition=c)
+        return sample_images(G, cfg, count, seed, truncation, condition=c)
     return sample
 
 
@@ -74,13 +74,17 @@ def classes_part(args, extractor) -> None:
     G, cfg = load_generator(args.class_ckpt)
     assert cfg.conditions.split(",") == names, (cfg.conditions, names)
     sample = sampler(G, cfg)
-    agree = control.class_agreement(lambda c, s: sample(c, s, args.n), clf, names, args.n, args.seed)
-    print(f"\n| class | held-out real photos judged correctly | generated ({args.n} each) judged "
-          "as requested |\n|---|---|---|")
+    truncs = [None if t == "none" else float(t) for t in args.truncations.split(",")]
+    agree = {t: control.class_agreement(lambda c, s, f=sampler(G, cfg, t): f(c, s, args.n), clf,
+                                        names, args.n, args.seed) for t in truncs}
+    heads = " | ".join(f"generated, truncation {t or 'off'}" for t in truncs)
+    print(f"\n{args.n} images generated per class and truncation\n\n| class | held-out real photos "
+          f"judged correctly | {heads} |\n" + "|---" * (len(truncs) + 2) + "|")
     for k, name in enumerate(names):
         real_acc = (pred[labels[ho] == k] == k).mean()
-        print(f"| {name} | {real_acc:.1%} | **{agree[name]:.1%}** |")
-    print(f"| mean | {(pred == labels[ho]).mean():.1%} | **{np.mean(list(agree.values())):.1%}** |")
+        print(f"| {name} | {real_acc:.1%} | " + " | ".join(f"{agree[t][name]:.1%}" for t in truncs) + " |")
+    print(f"| mean | {(pred == labels[ho]).mean():.1%} | "
+          + " | ".join(f"**{np.mean(list(agree[t].values())):.1%}**" for t in truncs) + " |")
     conds = np.eye(len(names), dtype=np.float32)[labels[ho][:args.n_fid]]
     print(f"\nquality, {len(conds)} generated (held-out photos' classes) vs {len(conds)} held-out "
           f"photos: {quality(sample, conds, images[ho][:args.n_fid], extractor, args.seed)}")
@@ -127,6 +131,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=250, help="generated images per class")
     ap.add_argument("--n-comp", type=int, default=500, help="composition requests")
     ap.add_argument("--n-fid", type=int, default=500, help="images per side for KID/FID")
+    ap.add_argument("--truncations", default="none,1.0", help="latent truncations to judge "
+                    "class agreement at ('none' = plain N(0, I))")
     ap.add_argument("--clf-steps", type=int, default=1500, help="classifier training steps")
     ap.add_argument("--grids", default="", help="folder for example grids ('' = none)")
     ap.add_argument("--seed", type=int, default=0)

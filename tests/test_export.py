@@ -43,3 +43,30 @@ def test_torchscript_matches_pytorch(run, tmp_path, capsys):
         assert torch.allclose(torch.jit.load(str(out))(z), G(z), atol=1e-5)
     assert main(["export", str(run), "--format", "torchscript", "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_conditional_generator_exports_with_its_condition_input(tmp_path, tiny_dataset):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install landgan[export])")
+    import onnx
+
+    cfg = TrainConfig(data="synthetic", synthetic_count=64, out=str(tmp_path / "runs"), resolution=32,
+                      batch_size=16, g_width=8, d_width=8, steps=2, sample_every=0, conditional=True)
+    run = train(cfg, progress=False)
+    out = tmp_path / "c.onnx"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    G, cfg = load_generator(run)
+    z = torch.randn(1, cfg.z_dim).expand(3, -1).contiguous()  # rows differ only in c
+    c = torch.tensor([[1, 0, 0, 0, 0], [0, 0, 0, 1, 0], [.4, .3, 0, .2, .1]], dtype=torch.float32)
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["z", "c"]
+    got = sess.run(None, {"z": z.numpy(), "c": c.numpy()})[0]
+    with torch.no_grad():
+        want = G(z, c).numpy()
+    assert np.abs(got - want).max() < 1e-4
+    assert np.abs(got[0] - got[1]).max() > 1e-5  # the condition input is live
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["conditions"] == "sky,mountain,snow,water,vegetation" and meta["resolution"] == "32"
+    ts = tmp_path / "c.pt"
+    assert main(["export", str(run), "--format", "torchscript", "--out", str(ts)]) == 0
+    with torch.no_grad():
+        assert torch.allclose(torch.jit.load(str(ts))(z, c), G(z, c), atol=1e-5)
