@@ -86,8 +86,10 @@ def classes_part(args, extractor) -> None:
     print(f"| mean | {(pred == labels[ho]).mean():.1%} | "
           + " | ".join(f"**{np.mean(list(agree[t].values())):.1%}**" for t in truncs) + " |")
     conds = np.eye(len(names), dtype=np.float32)[labels[ho][:args.n_fid]]
-    print(f"\nquality, {len(conds)} generated (held-out photos' classes) vs {len(conds)} held-out "
-          f"photos: {quality(sample, conds, images[ho][:args.n_fid], extractor, args.seed)}")
+    for t in truncs:
+        print(f"\nquality at truncation {t or 'off'}, {len(conds)} generated (held-out photos' "
+              f"classes) vs {len(conds)} held-out photos: "
+              f"{quality(sampler(G, cfg, t), conds, images[ho][:args.n_fid], extractor, args.seed)}")
     if args.grids:
         rows = [np.eye(len(names))[k] for k in range(len(names))]
         rows += [np.array([0, 0, .5, .5]), np.array([.5, 0, .5, 0]), np.array([0, .5, .5, 0])]
