@@ -189,6 +189,7 @@ def _worker(rank: int, world: int, rendezvous: str) -> None:
         assert handle.all_true(rank == 1) is False
         _sync_batchnorm_matches_one_batch(rank, world)
         _trainers_match_one_process(rank, world)
+        dist.barrier()  # neither process closes its sockets while the other still reads
     finally:
         dist.destroy_process_group()
 

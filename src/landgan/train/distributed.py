@@ -224,6 +224,8 @@ def distributed_session(device: torch.device) -> Iterator[tuple[Distributed, tor
         handle = Distributed(dist.get_rank(), dist.get_world_size(),
                              device if dist.get_backend() == "nccl" else torch.device("cpu"))
         yield handle, device
+        if owned:  # gloo aborts a process whose peer closes its sockets mid-message: meet first
+            dist.barrier()
     finally:
         if owned:
             dist.destroy_process_group()
