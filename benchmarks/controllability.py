@@ -49,9 +49,9 @@ def sampler(G, cfg, truncation: float | None = None):
     return sample
 
 
-def quality(sample, conds: np.ndarray, real: np.ndarray, extractor, seed: int) -> str:
+def quality(sample, conds: np.ndarray, ref: np.ndarray, extractor, seed: int) -> str:
+    """KID and FID of images generated for ``conds`` against real features ``ref``."""
     fake = extractor.features(sample(conds, seed), batch_size=50)
-    ref = extractor.features(real, batch_size=50)
     k, ks = kid(ref, fake)
     return f"KID×1000 {k * 1000:.1f} ± {ks * 1000:.1f}, FID {fid_from_features(ref, fake):.1f}"
 
@@ -86,10 +86,11 @@ def classes_part(args, extractor) -> None:
     print(f"| mean | {(pred == labels[ho]).mean():.1%} | "
           + " | ".join(f"**{np.mean(list(agree[t].values())):.1%}**" for t in truncs) + " |")
     conds = np.eye(len(names), dtype=np.float32)[labels[ho][:args.n_fid]]
+    ref = extractor.features(images[ho][:args.n_fid], batch_size=50)  # once for every truncation
     for t in truncs:
         print(f"\nquality at truncation {t or 'off'}, {len(conds)} generated (held-out photos' "
               f"classes) vs {len(conds)} held-out photos: "
-              f"{quality(sampler(G, cfg, t), conds, images[ho][:args.n_fid], extractor, args.seed)}")
+              f"{quality(sampler(G, cfg, t), conds, ref, extractor, args.seed)}")
     if args.grids:
         rows = [np.eye(len(names))[k] for k in range(len(names))]
         rows += [np.array([0, 0, .5, .5]), np.array([.5, 0, .5, 0]), np.array([0, .5, .5, 0])]
@@ -114,7 +115,7 @@ def composition_part(args, extractor) -> None:
         print(f"| {name} on the real scenes (its own error) | {truth_mae:.3f} |" + " – |" * len(ELEMENTS))
     n = min(args.n_fid, args.n_comp)
     print(f"\nquality, {n} generated for held-out requests vs those {n} scenes: "
-          f"{quality(sample, requests[:n], real[:n], extractor, args.seed)}")
+          f"{quality(sample, requests[:n], extractor.features(real[:n], batch_size=50), extractor, args.seed)}")
     if args.grids:
         rows = [[.5, .3, .05, 0, .15], [.3, .3, .05, .3, .05], [.3, .2, 0, .5, 0],
                 [.3, .4, .2, .05, .05], [.2, .2, 0, .1, .5], [.6, .2, 0, .1, .1]]

@@ -102,10 +102,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
     _add_evaluate(sub)
 
+    from landgan.label import ESTIMATORS
+
     p = sub.add_parser("label", help="estimate each image's scene composition (for --conditional)")
     p.add_argument("dataset", help="a prepared dataset folder")
     p.add_argument("--force", action="store_true", help="replace existing conditions")
-    p.add_argument("--estimator", default="rules", choices=["rules", "net"],
+    p.add_argument("--estimator", default="rules", choices=list(ESTIMATORS),
                    help="rules: colour/position/texture, for photos (default); net: pixel "
                    "network, near exact on procedural scenes only")
 

@@ -107,19 +107,19 @@ def load_estimator(cache_dir: str | Path | None = None) -> PixelClassifier:
 @torch.no_grad()
 def estimate(net: PixelClassifier, images: np.ndarray, batch: int = 256) -> np.ndarray:
     """Composition fractions (N, 5), summing to 1, for uint8 NHWC images of any size."""
-    out = []
-    for s in range(0, len(images), batch):
-        x = torch.from_numpy(np.array(images[s:s + batch])).permute(0, 3, 1, 2).float() / 255
-        if x.shape[-1] != SIZE:
-            x = F.interpolate(x, size=(SIZE, SIZE), mode="area" if x.shape[-1] > SIZE else "bilinear")
-        out.append(net(x).softmax(1).mean((2, 3)).numpy())
-    return np.concatenate(out).astype(np.float32)
+    from landgan.label_rules import per_batch
+
+    return per_batch(lambda x: net(x).softmax(1).mean((2, 3)), images, SIZE, batch)
+
+
+def _check_estimator(name: str) -> None:
+    if name not in ESTIMATORS:
+        raise UserError(f"unknown estimator {name!r}; choose one of: {', '.join(ESTIMATORS)}")
 
 
 def estimate_with(name: str, images: np.ndarray) -> np.ndarray:
     """Composition fractions (N, 5) of uint8 NHWC images by the estimator called ``name``."""
-    if name not in ESTIMATORS:
-        raise UserError(f"unknown estimator {name!r}; choose one of: {', '.join(ESTIMATORS)}")
+    _check_estimator(name)
     if name == "net":
         return estimate(load_estimator(), images)
     from landgan.label_rules import rule_estimate
@@ -137,8 +137,7 @@ def label_dataset(path: str | Path, force: bool = False, estimator: str = "rules
     """Estimate every image's composition and store it as the dataset's conditions."""
     from landgan.data.synthetic import ELEMENTS
 
-    if estimator not in ESTIMATORS:
-        raise UserError(f"unknown estimator {estimator!r}; choose one of: {', '.join(ESTIMATORS)}")
+    _check_estimator(estimator)  # before reading the dataset
     ds = open_dataset(path)
     if ds.conditions is not None and not force:
         raise UserError(f"{path} already has conditions ({', '.join(ds.condition_names)}); "

@@ -72,12 +72,18 @@ def rule_fractions(x: torch.Tensor) -> torch.Tensor:
     return F.one_hot(element_map(x), len(ORDER)).float().mean((1, 2))
 
 
-def rule_estimate(images: np.ndarray, size: int = 64, batch: int = 256) -> np.ndarray:
-    """Composition fractions (N, 5) for uint8 NHWC images of any size, judged at ``size`` px."""
-    out = []
+def per_batch(fn, images: np.ndarray, size: int = 64, batch: int = 256) -> np.ndarray:
+    """``fn`` (RGB (n, 3, size, size) in [0, 1] -> (n, 5) fractions) over uint8 NHWC images
+    of any size, ``batch`` at a time so that memory stays bounded; float32 (N, 5)."""
+    out = [np.zeros((0, len(ORDER)), np.float32)]
     for s in range(0, len(images), batch):
         x = torch.from_numpy(np.array(images[s:s + batch])).permute(0, 3, 1, 2).float() / 255
         if x.shape[-1] != size:
             x = F.interpolate(x, size=(size, size), mode="area" if x.shape[-1] > size else "bilinear")
-        out.append(rule_fractions(x).numpy())
-    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(ORDER)), np.float32)
+        out.append(fn(x).numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def rule_estimate(images: np.ndarray, size: int = 64, batch: int = 256) -> np.ndarray:
+    """Composition fractions (N, 5) for uint8 NHWC images of any size, judged at ``size`` px."""
+    return per_batch(rule_fractions, images, size, batch)
