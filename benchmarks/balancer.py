@@ -22,7 +22,7 @@ from scipy import linalg
 
 from landgan.config import TrainConfig
 from landgan.data.synthetic import make_synthetic_dataset
-from landgan.generate import sample_images
+from landgan.sampling import sample_images
 from landgan.images import to_model
 from landgan.train.gan import GANTrainer
 

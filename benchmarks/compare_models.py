@@ -21,11 +21,11 @@ import torch
 from landgan.config import TrainConfig
 from landgan.data.dataset import is_dataset, open_dataset, save_dataset
 from landgan.data.prepare import prepare_dataset
-from landgan.generate import load_generator, sample_images
+from landgan.sampling import load_generator, sample_images
 from landgan.grid import save_grid
 from landgan.metrics.evaluate import evaluate_model
 from landgan.metrics.inception import load_feature_extractor
-from landgan.train.checkpoint import list_checkpoints, load_checkpoint
+from landgan.checkpoint import list_checkpoints, load_checkpoint
 from landgan.train.loop import train
 
 REPO = Path(__file__).resolve().parents[1]

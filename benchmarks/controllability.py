@@ -29,7 +29,7 @@ import torch
 from landgan.data.dataset import open_dataset
 from landgan.data.prepare import prepare_dataset
 from landgan.data.synthetic import ELEMENTS, render_seeds
-from landgan.generate import load_generator, sample_images
+from landgan.sampling import load_generator, sample_images
 from landgan.grid import save_grid
 from landgan.label import estimate_with
 from landgan.metrics import control

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from landgan.train.checkpoint import list_checkpoints, load_checkpoint
+from landgan.checkpoint import list_checkpoints, load_checkpoint
 
 
 def launch(out: Path, args, first: bool) -> subprocess.Popen:

@@ -40,7 +40,7 @@ def main() -> None:
     print(f"threads: {torch.get_num_threads()}, onnxruntime {ort.__version__}, median of {args.repeats}")
     print("| resolution | PyTorch ms/image | onnxruntime ms/image |\n|---|---|---|")
     for res in (64, 128, 256):
-        G = build_models(TrainConfig(model="dcgan5", resolution=res))[0].eval()
+        G = build_models("dcgan5", TrainConfig(model="dcgan5", resolution=res).net_args())[0].eval()
         z = torch.randn(1, 100)
         path = Path(tempfile.mkdtemp()) / "g.onnx"
         with warnings.catch_warnings():

@@ -28,10 +28,10 @@ from PIL import Image, ImageDraw
 
 from landgan.data.dataset import open_dataset, save_dataset
 from landgan.data.prepare import prepare_dataset
-from landgan.generate import load_generator, sample_images
+from landgan.sampling import load_generator, sample_images
 from landgan.metrics.inception import load_feature_extractor
 from landgan.metrics.scores import fid_from_features, kid
-from landgan.train.checkpoint import resolve_checkpoint
+from landgan.checkpoint import resolve_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 COLOURS = {"report": (200, 60, 40), "fast": (30, 90, 200)}

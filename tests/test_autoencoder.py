@@ -1,18 +1,17 @@
 """Non-adversarial baselines: shapes, the fitted code Gaussian, the VAE's KL,
 reconstruction learning, generation through ``landgan generate`` and exact resume."""
 
-import types
 
 import numpy as np
 import pytest
 import torch
 
 from landgan.config import TrainConfig
-from landgan.generate import load_generator, sample_images
-from landgan.models import MODELS, build_models
+from landgan.sampling import load_generator, sample_images
+from landgan.models import MODELS, NetArgs, build_models
 from landgan.models.autoencoder import CodeStats, GaussianDecoder
 from landgan.train.autoencoder import kl_divergence
-from landgan.train.checkpoint import list_checkpoints, load_checkpoint
+from landgan.checkpoint import list_checkpoints, load_checkpoint
 from landgan.train.loop import train
 
 
@@ -45,8 +44,7 @@ def _stream(n_batches=40, batch=25, dim=4, seed=0):
 @pytest.mark.parametrize("model", ["autoencoder", "vae"])
 @pytest.mark.parametrize("res", [32, 64])
 def test_forward_shapes(model, res):
-    cfg = types.SimpleNamespace(model=model, resolution=res, z_dim=20, g_width=8, d_width=8)
-    G, E = build_models(cfg)
+    G, E = build_models(model, NetArgs(res, z_dim=20, g_width=8, d_width=8))
     x = G(torch.randn(3, 20))
     assert x.shape == (3, 3, res, res) and x.min() >= -1 and x.max() <= 1
     codes = E(x)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from landgan.errors import UserError
-from landgan.train import checkpoint as ck
+from landgan import checkpoint as ck
 
 
 def _state(step=3):

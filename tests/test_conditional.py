@@ -9,9 +9,9 @@ from landgan.cli import main
 from landgan.config import TrainConfig
 from landgan.data.dataset import save_dataset
 from landgan.errors import UserError
-from landgan.generate import parse_condition
+from landgan.sampling import parse_condition
 from landgan.models import build_models
-from landgan.train.checkpoint import list_checkpoints, load_checkpoint
+from landgan.checkpoint import list_checkpoints, load_checkpoint
 from landgan.train.loop import train
 
 from conftest import blobs
@@ -27,7 +27,7 @@ def _cfg(tmp_path, data="synthetic", **kw):
 def test_networks_use_the_condition():
     cfg = TrainConfig(model="dcgan4", resolution=32, g_width=8, d_width=8, conditional=True,
                       conditions="a,b,c")
-    G, D = build_models(cfg)
+    G, D = build_models(cfg.model, cfg.net_args())
     G.eval()
     z, c1, c2 = torch.randn(2, 100), torch.eye(3)[[0, 0]], torch.eye(3)[[2, 2]]
     assert not torch.allclose(G(z, c1), G(z, c2))

@@ -38,7 +38,7 @@ import torch.multiprocessing as mp
 from landgan.config import TrainConfig
 from landgan.errors import UserError
 from landgan.train import get_trainer
-from landgan.train.checkpoint import checkpoint_path, load_checkpoint
+from landgan.checkpoint import checkpoint_path, load_checkpoint
 from landgan.train.data import StepSampler
 from landgan.train.distributed import Distributed
 from landgan.train.loop import train

@@ -9,7 +9,7 @@ from landgan.config import TrainConfig
 from landgan.data.dataset import save_dataset
 from landgan.errors import UserError
 from landgan.metrics.inception import default_weights_path
-from landgan.train.checkpoint import load_checkpoint
+from landgan.checkpoint import load_checkpoint
 from landgan.train.loop import train
 
 from conftest import blobs

@@ -6,7 +6,7 @@ import torch
 
 from landgan.cli import main
 from landgan.config import TrainConfig
-from landgan.generate import load_generator
+from landgan.sampling import load_generator
 from landgan.train.loop import train
 
 

@@ -8,7 +8,7 @@ import torch
 from landgan.cli import main
 from landgan.config import PRESETS, TrainConfig
 from landgan.errors import UserError
-from landgan.generate import load_generator
+from landgan.sampling import load_generator
 from landgan.train import gan
 
 
@@ -19,7 +19,8 @@ def test_preset_order_preset_then_model_then_user():
     assert (report.amp, report.ema_kimg, report.diffaug) == ("off", 0.0, "")
     assert TrainConfig.for_model(preset="fast", diffaug="cutout").diffaug == "cutout"
     assert TrainConfig.for_model(preset="fast", model="wgan-gp").lr_g == 1e-4  # the model's own
-    assert TrainConfig.for_model().preset == "" and TrainConfig.for_model().diffaug == ""
+    # The library's default is the CLI's (issue 11): the fast recipe, not a bare config.
+    assert TrainConfig.for_model() == TrainConfig() and TrainConfig().preset == "fast"
     with pytest.raises(UserError, match="fast, report"):
         TrainConfig.for_model(preset="turbo")
     assert set(PRESETS) == {"fast", "report"}

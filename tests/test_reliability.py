@@ -12,7 +12,7 @@ import torch
 
 from landgan.config import TrainConfig
 from landgan.errors import UserError
-from landgan.train import checkpoint as ck
+from landgan import checkpoint as ck
 from landgan.train.gan import GANTrainer
 from landgan.train.loop import train
 

@@ -1,7 +1,5 @@
 """StackGAN stage II: shapes, a frozen stage I, self-contained checkpoints, exact resume."""
 
-import types
-
 import numpy as np
 import pytest
 import torch
@@ -12,9 +10,9 @@ from landgan.cli import main
 from landgan.config import TrainConfig
 from landgan.data.dataset import save_dataset
 from landgan.errors import UserError
-from landgan.generate import load_generator, sample_images
-from landgan.models import build_models
-from landgan.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from landgan.sampling import load_generator, sample_images
+from landgan.models import NetArgs, build_models
+from landgan.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from landgan.train.loop import train
 
 Z = 16  # shared by both stages
@@ -61,9 +59,9 @@ def _models(run, step=None):
 
 @pytest.mark.parametrize("res", [128, 256])
 def test_shapes_and_stage1_architecture(res, stage1_run):
-    cfg = types.SimpleNamespace(model="stackgan", resolution=res, z_dim=Z, g_width=8, d_width=8,
-                                stage1=str(stage1_run))
-    G, D = build_models(cfg)
+    stage1, stage1_cfg = load_generator(stage1_run)  # what the trainer hands the builder
+    G, D = build_models("stackgan", NetArgs(res, z_dim=Z, g_width=8, d_width=8, stage1=stage1,
+                                            stage1_config=stage1_cfg.to_dict()))
     assert G.stage1.project.in_features == Z
     assert G.stage1_config["g_width"] == 16  # read from the stage-I checkpoint
     z = torch.randn(2, Z)

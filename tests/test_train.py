@@ -8,8 +8,8 @@ import torch
 
 from landgan.config import TrainConfig
 from landgan.errors import UserError
-from landgan.generate import load_generator, sample_images
-from landgan.train.checkpoint import list_checkpoints, load_checkpoint
+from landgan.sampling import load_generator, sample_images
+from landgan.checkpoint import list_checkpoints, load_checkpoint
 from landgan.train.loop import train
 
 

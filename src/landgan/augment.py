@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from landgan.errors import UserError
+
 
 def _color(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[0]
@@ -55,8 +57,6 @@ AUGMENTS = {"color": _color, "translation": _translation, "cutout": _cutout}
 
 def parse_policy(policy: str) -> list[str]:
     """``"color,translation"`` -> ["color", "translation"], checking each name."""
-    from landgan.errors import UserError
-
     names = [p.strip() for p in policy.split(",") if p.strip()]
     bad = [p for p in names if p not in AUGMENTS]
     if bad:

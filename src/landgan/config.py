@@ -1,22 +1,34 @@
 """Training configuration: one dataclass, printed at start, saved with every run.
 
-Defaults follow the report's Table 2 (z_dim 100, batch 64, Adam lr 2e-4,
-beta1 0.5). A preset (:data:`PRESETS`) may change some defaults, then a model may
-(see ``ModelSpec.defaults``); values the user gives explicitly always win.
+The field defaults are the one place for defaults: ``TrainConfig()`` is exactly what
+``landgan train`` with no flags runs, and each field's trailing comment is its
+``--flag``'s help text (:func:`field_help`). Architecture sizes follow the report's
+Table 2 (z_dim 100, batch 64, Adam lr 2e-4, beta1 0.5). A preset (:data:`PRESETS`)
+may change some defaults, then a model may (see ``ModelSpec.defaults``); values the
+user gives explicitly always win.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import io
 import json
+import tokenize
 from dataclasses import dataclass
+from functools import lru_cache
 
+from landgan.augment import parse_policy
 from landgan.errors import UserError
+from landgan.losses import LOSSES
+from landgan.models import get_model
+from landgan.models.spec import NetArgs
 
 PRESETS = {  # --preset name -> the defaults it sets (under the model's and the user's values)
     # landgan's recipe for quality per CPU-minute (benchmarks/time_to_quality.py): bf16 where
     # the hardware computes it natively, an EMA generator, DiffAugment against D overfitting.
-    "fast": {"amp": "native", "ema_kimg": 10.0, "diffaug": "color,translation"},
+    # These are the field defaults themselves, so the preset changes nothing.
+    "fast": {},
     # The report's DCGAN as published: float32, no EMA (G_ema == G), no augmentation.
     "report": {"amp": "off", "ema_kimg": 0.0, "diffaug": ""},
 }
@@ -27,9 +39,9 @@ class TrainConfig:
     """Everything that defines a training run."""
 
     data: str = "synthetic"  # prepared dataset folder, or "synthetic" for built-in landscapes
-    model: str = "dcgan4"  # architecture name from landgan.models.MODELS
-    preset: str = ""  # name from PRESETS whose defaults were applied ("" = none: plain defaults)
-    loss: str = "bce"  # objective name from landgan.losses.LOSSES
+    model: str = "dcgan4"  # architecture (the models are listed above)
+    preset: str = "fast"  # bundle of defaults: fast (landgan's recipe) or report (the report's DCGAN)
+    loss: str = "bce"  # objective (the model's own unless given)
     resolution: int = 64  # output size in pixels (square)
     out: str = "runs"  # parent folder of numbered run folders
     steps: int = 2000  # stop after this many generator steps in total (0 = no step limit)
@@ -49,7 +61,7 @@ class TrainConfig:
     r1: float = 0.0  # R1 penalty weight (gamma) on real images (0 = off)
     r1_every: int = 4  # apply R1 every N discriminator steps, scaled by N (lazy regularisation)
     sn: bool = False  # spectral normalisation in the discriminator (its BatchNorm is removed)
-    diffaug: str = ""  # DiffAugment policy, e.g. "color,translation,cutout" ("" = off)
+    diffaug: str = "color,translation"  # DiffAugment policy, e.g. "color,translation,cutout" ("" = off)
     conditional: bool = False  # condition G and D on class / composition vectors from the data
     conditions: str = ""  # comma-separated condition names (set from the data when conditional)
     stage1: str = ""  # stackgan: trained stage-I (64 px) checkpoint that stage II refines
@@ -66,9 +78,19 @@ class TrainConfig:
     eval_n: int = 500  # generated images per evaluation during training
     eval_metric: str = "kid"  # "kid" or "fid": what metrics.jsonl tracks and best.pt keeps
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
-    amp: str = "auto"  # "auto" (bf16 on CUDA only), "native" (also on bf16 CPUs), bf16, fp16, off
+    amp: str = "native"  # "auto" (bf16 on CUDA only), "native" (also on CPUs with native bf16), bf16, fp16, off
     channels_last: bool = True  # NHWC memory layout for convolutions (faster on CPU and GPU)
     compile: bool = False  # torch.compile the G and D forward passes (slow start, faster steps)
+
+    @property
+    def condition_names(self) -> list[str]:
+        """The names of the condition vector's entries ([] for an unconditional run)."""
+        return self.conditions.split(",") if self.conditional and self.conditions else []
+
+    def net_args(self, **extra) -> NetArgs:
+        """The plain arguments a model builder takes (``extra``: e.g. StackGAN's stage I)."""
+        return NetArgs(self.resolution, self.z_dim, self.g_width, self.d_width,
+                       len(self.condition_names), **extra)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -79,8 +101,6 @@ class TrainConfig:
     @classmethod
     def for_model(cls, **given) -> "TrainConfig":
         """A config for ``given["model"]``: the preset's defaults, the model paper's, then ``given``."""
-        from landgan.models import get_model
-
         preset = given.get("preset", cls.preset)
         if preset and preset not in PRESETS:
             raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
@@ -106,9 +126,6 @@ class TrainConfig:
 
     def validated(self) -> "TrainConfig":
         """Check values that would otherwise fail deep inside training."""
-        from landgan.losses import LOSSES
-        from landgan.models import get_model
-
         get_model(self.model)
         if self.loss not in LOSSES:
             raise UserError(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
@@ -131,11 +148,24 @@ class TrainConfig:
         if self.d_steps < 1 or self.r1_every < 1 or min(self.clip, self.gp, self.r1) < 0:
             raise UserError("d_steps and r1_every must be >= 1; clip, gp and r1 >= 0")
         if self.diffaug:
-            from landgan.augment import parse_policy
-
             parse_policy(self.diffaug)
         if self.minutes < 0 or self.lr_g <= 0 or self.lr_d <= 0:
             raise UserError("minutes must be >= 0 and learning rates > 0")
         if self.steps == 0 and self.minutes == 0:
             raise UserError("give a budget: --steps N and/or --minutes M")
         return self
+
+
+@lru_cache(maxsize=None)
+def field_help(cls=TrainConfig) -> dict[str, str]:
+    """Each field's trailing ``# comment`` in the class source: the one description of it."""
+    source = inspect.getsource(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    names_by_line, helps = {}, {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        line = tok.start[0]
+        if tok.type == tokenize.NAME and line not in names_by_line and tok.string in fields:
+            names_by_line[line] = tok.string
+        elif tok.type == tokenize.COMMENT and line in names_by_line:
+            helps[names_by_line[line]] = tok.string.lstrip("# ").strip()
+    return helps

@@ -10,21 +10,52 @@ Each ``real`` dataset is scored on its own: the report's "real data" column (IS 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from landgan.data.dataset import ImageDataset, condition_matrix, open_dataset
+from landgan.data.synthetic import make_synthetic_dataset
+from landgan.device import resolve_device
 from landgan.errors import UserError
+from landgan.metrics.evaluate import (evaluate_model, evaluate_real, format_table, score_features,
+                                      table3_markdown)
+from landgan.metrics.inception import load_feature_extractor
+from landgan.metrics.is_classifier import IS_UNAVAILABLE, load_is_classifier
+from landgan.metrics.sources import image_source_features
+from landgan.sampling import load_generator, sample_images
 
 HELD_OUT_SEED_OFFSET = 7919  # synthetic "real" images come from seeds training never used
+
+
+@dataclass
+class EvalOptions:
+    """How ``landgan evaluate`` scores; each field is the ``--flag`` of the same name."""
+
+    real: tuple[str, ...] = ()  # datasets to score on their own (the report's "real data" column)
+    against: str | None = None  # real images to compare targets with (default: their training data)
+    n: int = 1000  # generated images per target
+    n_real: int | None = None  # real images (default: all)
+    seed: int = 0  # seeds latents, conditions and the choice of real images
+    metrics: tuple[str, ...] = ("fid", "kid", "pr")  # which of fid, kid, pr, is
+    is_weights: str | None = None  # Inception-v3 ImageNet weights for IS
+    split_half: bool = False  # for --real: FID/KID between two halves of the real set
+    resolution: int | None = None  # size for folders of images
+    truncation: float | None = None  # sample z from N(0,1) truncated to [-t, t]
+    device: str = "cpu"  # cpu, cuda or cuda:N
+    json_out: str | None = None  # write the result rows as JSON
+    table_out: str | None = None  # write the rows as Markdown in the report's Table 3 layout
+    force: bool = False  # overwrite json_out/table_out
+    progress: bool = True  # progress bars and the printed table
 
 
 def _real_for_run(cfg, n_real: int):
     """The images a run should be compared with: its dataset, or unseen procedural scenes."""
     if cfg.data == "synthetic":
-        from landgan.data.synthetic import make_synthetic_dataset
-
         ds = make_synthetic_dataset(n_real, cfg.resolution, seed=cfg.seed + HELD_OUT_SEED_OFFSET)
         ds.name = "synthetic"
         return ds
@@ -33,14 +64,9 @@ def _real_for_run(cfg, n_real: int):
 
 def _condition_sampler(cfg, n_real: int):
     """For a conditional run: (n, seed) -> conditions drawn from its training data."""
-    import torch
-
-    from landgan.data.dataset import ImageDataset, open_dataset
-    from landgan.train.data import condition_matrix
-
     data = _real_for_run(cfg, n_real)
     conds, names = condition_matrix(data if isinstance(data, ImageDataset) else open_dataset(data))
-    if ",".join(names) != cfg.conditions:
+    if names != cfg.condition_names:
         raise UserError(f"the run's data now has conditions {names}, not {cfg.conditions!r}")
     table = torch.from_numpy(conds)
     return lambda n, seed: table[np.random.default_rng(seed).integers(0, len(table), n)]
@@ -50,88 +76,71 @@ def _is_run(path: Path) -> bool:
     return path.is_file() or (path / "checkpoints").is_dir() or str(path) == "auto"
 
 
-def _generator_row(target: str, against, opts: dict, extractor, classifier) -> dict:
-    from landgan.generate import load_generator, sample_images
-    from landgan.metrics.evaluate import evaluate_model
-
-    G, cfg = load_generator(target, opts["device"])
-    real = against if against is not None else _real_for_run(cfg, opts["n_real"] or 5000)
+def _generator_row(target: str, o: EvalOptions, extractor, classifier) -> dict:
+    G, cfg = load_generator(target, o.device)
+    real = o.against if o.against is not None else _real_for_run(cfg, o.n_real or 5000)
     name = getattr(real, "name", None) or Path(str(real)).name
-    conds = _condition_sampler(cfg, opts["n_real"] or 5000) if cfg.conditional else None
+    conds = _condition_sampler(cfg, o.n_real or 5000) if cfg.conditional else None
 
     def sample_fn(n: int, seed: int) -> np.ndarray:
         c = conds(n, seed) if conds else None
-        return sample_images(G, cfg, n, seed, opts["truncation"], condition=c)
+        return sample_images(G, cfg, n, seed, o.truncation, condition=c)
 
-    return evaluate_model(sample_fn, real,
-                          extractor, n=opts["n"], n_real=opts["n_real"], metrics=opts["metrics"],
+    return evaluate_model(sample_fn, real, extractor, n=o.n, n_real=o.n_real, metrics=o.metrics,
                           classifier=classifier, dataset=name, model=cfg.model,
-                          resolution=cfg.resolution, seed=opts["seed"], progress=opts["progress"])
+                          resolution=cfg.resolution, seed=o.seed, progress=o.progress)
 
 
-def _folder_row(target: Path, against, opts: dict, extractor) -> dict:
-    from landgan.metrics.evaluate import score_features
-    from landgan.metrics.sources import image_source_features
-
-    if against is None:
+def _folder_row(target: Path, o: EvalOptions, extractor) -> dict:
+    if o.against is None:
         raise UserError(f"{target} is a folder of images: say what to compare it with (--against)")
-    res = opts["resolution"]
-    if res is None:
+    if o.resolution is None:
         raise UserError("scoring a folder of images needs --resolution")
-    fake, _ = image_source_features(target, extractor, opts["n"], None, resolution=res,
-                                    seed=opts["seed"], use_cache=False)
-    real, _ = image_source_features(against, extractor, opts["n_real"], resolution=res,
-                                    seed=opts["seed"])
-    metrics = [m for m in opts["metrics"] if m != "is"]
-    row = {"dataset": Path(str(against)).name, "model": target.name, "resolution": res}
-    return row | score_features(real, fake, metrics, seed=opts["seed"])
+    fake, _ = image_source_features(target, extractor, o.n, None, resolution=o.resolution,
+                                    seed=o.seed, use_cache=False)
+    real, _ = image_source_features(o.against, extractor, o.n_real, resolution=o.resolution,
+                                    seed=o.seed)
+    metrics = [m for m in o.metrics if m != "is"]
+    row = {"dataset": Path(str(o.against)).name, "model": target.name, "resolution": o.resolution}
+    return row | score_features(real, fake, metrics, seed=o.seed)
 
 
-def evaluate(targets: list[str], *, real: list[str] = (), against: str | None = None,
-             n: int = 1000, n_real: int | None = None, seed: int = 0,
-             metrics: tuple[str, ...] = ("fid", "kid", "pr"), is_weights: str | None = None,
-             split_half: bool = False, resolution: int | None = None, truncation=None,
-             device: str = "cpu", json_out: str | None = None, table_out: str | None = None,
-             force: bool = False, progress: bool = True) -> list[dict]:
+def evaluate(targets: list[str], o: EvalOptions | None = None) -> list[dict]:
     """Score every target and real dataset; optionally write JSON and a Table-3 Markdown."""
-    from landgan.metrics.evaluate import evaluate_real, format_table, table3_markdown
-    from landgan.metrics.inception import load_feature_extractor
-    from landgan.metrics.is_classifier import IS_UNAVAILABLE, load_is_classifier
-
-    if not targets and not real:
+    o = dataclasses.replace(o or EvalOptions())
+    o.device = resolve_device(o.device)  # a bad --device fails here, before any work
+    if not targets and not o.real:
         raise UserError("nothing to evaluate: give checkpoints/run folders/image folders, "
                         "or --real DATASET")
-    for out in (json_out, table_out):
-        if out and Path(out).exists() and not force:
+    for out in (o.json_out, o.table_out):
+        if out and Path(out).exists() and not o.force:
             raise UserError(f"{out} already exists; pass --force to overwrite")
-    classifier = load_is_classifier(is_weights, device) if is_weights else None
-    if "is" in metrics and classifier is None:
+    classifier = load_is_classifier(o.is_weights, o.device) if o.is_weights else None
+    if "is" in o.metrics and classifier is None:
         raise UserError(IS_UNAVAILABLE)
-    opts = dict(n=n, n_real=n_real, seed=seed, metrics=metrics, device=device,
-                resolution=resolution, truncation=truncation, progress=progress)
     rows, extractor = [], None
     for t in targets:
         p = Path(t)
         if p.suffix == ".json" and p.is_file():
             rows += _read_rows(p)
             continue
-        extractor = extractor or load_feature_extractor(device)
+        extractor = extractor or load_feature_extractor(o.device)
         if _is_run(p):
-            rows.append(_generator_row(t, against, opts, extractor, classifier))
+            rows.append(_generator_row(t, o, extractor, classifier))
         elif p.is_dir():
-            rows.append(_folder_row(p, against, opts, extractor))
+            rows.append(_folder_row(p, o, extractor))
         else:
             raise UserError(f"not a checkpoint, run folder, image folder or result JSON: {t}")
-    for r in real:
-        extractor = extractor or (load_feature_extractor(device) if split_half else None)
-        rows.append(evaluate_real(r, extractor, classifier=classifier, n=n_real,
-                                  dataset=Path(r).name, resolution=resolution,
-                                  split_half=split_half, seed=seed, progress=progress))
-    if json_out:
-        Path(json_out).write_text(json.dumps(rows, indent=1, default=_jsonable))
-    if table_out:
-        Path(table_out).write_text(table3_markdown(rows) + "\n")
-    if progress:
+    for r in o.real:
+        extractor = extractor or (load_feature_extractor(o.device) if o.split_half else None)
+        rows.append(evaluate_real(r, extractor, classifier=classifier, n=o.n_real,
+                                  dataset=Path(r).name, resolution=o.resolution,
+                                  split_half=o.split_half, seed=o.seed, progress=o.progress))
+    if o.json_out:
+        Path(o.json_out).write_text(json.dumps(rows, indent=1, default=_jsonable))
+    if o.table_out:
+        Path(o.table_out).write_text(table3_markdown(rows) + "\n")
+    if o.progress:
         print(format_table(rows))
     return rows
 

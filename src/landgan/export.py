@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from landgan.errors import UserError
-from landgan.generate import load_generator
+from landgan.sampling import load_generator
 
 FORMATS = ("onnx", "torchscript")
 
@@ -32,7 +32,7 @@ def export(ckpt: str | Path, out: str | Path, fmt: str = "onnx", ema: bool = Tru
     G, cfg = load_generator(ckpt, "cpu", ema)
     args, names = (torch.randn(2, cfg.z_dim),), ["z"]
     if cfg.conditional:
-        k = len(cfg.conditions.split(","))
+        k = len(cfg.condition_names)
         args, names = (*args, torch.full((2, k), 1.0 / k)), ["z", "c"]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")

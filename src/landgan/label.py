@@ -27,7 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from landgan.data.dataset import META_FILE, open_dataset
+from landgan.data.synthetic import ELEMENTS, render, sample_params
 from landgan.errors import UserError
+from landgan.label_rules import per_batch, rule_estimate
 
 VERSION = 1
 SIZE = 64  # the estimator works at 64 px whatever the dataset's resolution
@@ -66,8 +68,6 @@ def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 def train_estimator(steps: int = 600, batch: int = 32, seed: int = 0, pool: int = 2048) -> PixelClassifier:
     """Train the pixel classifier on procedural scenes (about a minute on 2 cores)."""
-    from landgan.data.synthetic import render, sample_params
-
     params = [sample_params(seed * 1_000_003 + 500_000 + i) for i in range(pool)]
     images, maps = render(params, SIZE)
     x_all = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
@@ -107,8 +107,6 @@ def load_estimator(cache_dir: str | Path | None = None) -> PixelClassifier:
 @torch.no_grad()
 def estimate(net: PixelClassifier, images: np.ndarray, batch: int = 256) -> np.ndarray:
     """Composition fractions (N, 5), summing to 1, for uint8 NHWC images of any size."""
-    from landgan.label_rules import per_batch
-
     return per_batch(lambda x: net(x).softmax(1).mean((2, 3)), images, SIZE, batch)
 
 
@@ -122,8 +120,6 @@ def estimate_with(name: str, images: np.ndarray) -> np.ndarray:
     _check_estimator(name)
     if name == "net":
         return estimate(load_estimator(), images)
-    from landgan.label_rules import rule_estimate
-
     return rule_estimate(images, SIZE)
 
 
@@ -135,8 +131,6 @@ ESTIMATORS = {  # name -> what it is good for (the CLI's --estimator choices)
 
 def label_dataset(path: str | Path, force: bool = False, estimator: str = "rules") -> np.ndarray:
     """Estimate every image's composition and store it as the dataset's conditions."""
-    from landgan.data.synthetic import ELEMENTS
-
     _check_estimator(estimator)  # before reading the dataset
     ds = open_dataset(path)
     if ds.conditions is not None and not force:

@@ -100,3 +100,17 @@ def open_dataset(path: str | Path) -> ImageDataset:
         meta=meta,
         name=str(p),
     )
+
+
+def condition_matrix(ds: ImageDataset) -> tuple[np.ndarray, list[str]]:
+    """(N, K) float32 condition vectors and their names, for ``--conditional``.
+
+    Composition fractions when the data carries them (the procedural scenes), else a
+    one-hot of the class from first-level subfolders.
+    """
+    if ds.conditions is not None and ds.condition_names:
+        return np.asarray(ds.conditions, np.float32), list(ds.condition_names)
+    if ds.labels is not None and ds.classes:
+        return np.eye(len(ds.classes), dtype=np.float32)[ds.labels], list(ds.classes)
+    raise UserError(f"--conditional needs data with classes (first-level subfolders given to "
+                    f"landgan prepare) or composition labels; {ds.name} has neither")

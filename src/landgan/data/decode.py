@@ -99,11 +99,16 @@ def decode_image(source: bytes | str | os.PathLike, resolution: int,
             raise SkipImage(_failure(data, MemoryError())) from None
         except BAD_DATA as e:  # Pillow has no conversion (e.g. from LAB)
             raise SkipImage(f"unsupported colour mode {img.mode}: {_describe(e)}") from None
-        s = min(img.size)
-        left, top = (img.width - s) // 2, (img.height - s) // 2
-        img = img.resize((resolution, resolution), Image.Resampling.LANCZOS,
-                         box=(left, top, left + s, top + s), reducing_gap=REDUCING_GAP)
-        return np.asarray(img, dtype=np.uint8)
+        return square_resize(img, resolution)
+
+
+def square_resize(img: Image.Image, resolution: int) -> np.ndarray:
+    """Centre-crop an RGB image to a square and resize it (step 5 above): uint8 (R, R, 3)."""
+    s = min(img.size)
+    left, top = (img.width - s) // 2, (img.height - s) // 2
+    img = img.resize((resolution, resolution), Image.Resampling.LANCZOS,
+                     box=(left, top, left + s, top + s), reducing_gap=REDUCING_GAP)
+    return np.asarray(img, dtype=np.uint8)
 
 
 def read_image_file(path: str | os.PathLike, max_bytes: int) -> bytes:

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from landgan.images import to_model
+
 CLASSIFIER_SIZE = 64  # the classifier judges every image at this size
 
 
@@ -39,8 +41,6 @@ class SceneClassifier(nn.Module):
 
 
 def _to_input(images: np.ndarray) -> torch.Tensor:
-    from landgan.images import to_model
-
     x = to_model(torch.from_numpy(np.ascontiguousarray(images)))
     if x.shape[-1] != CLASSIFIER_SIZE:
         x = F.interpolate(x, size=(CLASSIFIER_SIZE, CLASSIFIER_SIZE), mode="bilinear",

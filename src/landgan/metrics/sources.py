@@ -27,10 +27,11 @@ import numpy as np
 from PIL import Image
 
 from landgan.data.dataset import ImageDataset, is_dataset, open_dataset
+from landgan.data.decode import SkipImage, decode_image, square_resize
 from landgan.errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: folders decoded by landgan.data.decode, as prepare does
 CHUNK = 500  # images decoded/resized at a time: bounded memory for 50k-image datasets
 Source = Union[str, Path, np.ndarray, ImageDataset]
 
@@ -74,24 +75,19 @@ def list_images(folder: Path) -> list[Path]:
     return files
 
 
-def square_resize(img: Image.Image, resolution: int) -> np.ndarray:
-    """Centre-crop to a square and resize with LANCZOS (as ``landgan prepare`` does)."""
-    s = min(img.size)
-    left, top = (img.width - s) // 2, (img.height - s) // 2
-    img = img.resize((resolution, resolution), Image.Resampling.LANCZOS,
-                     box=(left, top, left + s, top + s), reducing_gap=3.0)
-    return np.asarray(img, dtype=np.uint8)
-
-
 def load_folder_images(files: list[Path], resolution: int) -> np.ndarray:
-    """Decode ``files`` to RGB, centre-crop, resize: uint8 (N, R, R, 3)."""
+    """Decode ``files`` exactly as ``landgan prepare`` does: uint8 (N, R, R, 3).
+
+    The same function (:func:`landgan.data.decode.decode_image`: EXIF rotation, the
+    decompression-bomb guard, RGB conversion, centre crop, resize), so a folder and a
+    prepared dataset of the same photos give the same pixels and the same features.
+    """
     out = np.empty((len(files), resolution, resolution, 3), dtype=np.uint8)
     for i, f in enumerate(files):
         try:
-            with Image.open(f) as img:
-                out[i] = square_resize(img.convert("RGB"), resolution)
-        except (OSError, ValueError) as e:
-            raise UserError(f"cannot read image {f}: {e}") from None
+            out[i] = decode_image(f, resolution)
+        except SkipImage as e:
+            raise UserError(f"cannot read image {f}: {e.reason}") from None
     return out
 
 

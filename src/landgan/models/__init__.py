@@ -1,8 +1,10 @@
 """Model registry: the names ``landgan train --model`` accepts.
 
-Each :class:`ModelSpec` says how to build the networks from a config, which
-resolutions the architecture supports, and the objective and optimiser settings the
-original paper used (applied unless the user overrides them).
+Each :class:`ModelSpec` says how to build the networks from plain arguments
+(:class:`NetArgs`), which resolutions the architecture supports, the trainer that
+fits it, and the objective and optimiser settings the original paper used (applied
+unless the user overrides them). Models are pure: no file I/O, no training config.
+A new family is one model file and one entry in :data:`MODELS`.
 """
 
 from __future__ import annotations
@@ -10,10 +12,8 @@ from __future__ import annotations
 from torch import nn
 
 from landgan.errors import UserError
-from landgan.models import dcgan, mlp
-from landgan.models import autoencoder
-from landgan.models import stackgan
-from landgan.models.spec import ModelSpec
+from landgan.models import autoencoder, dcgan, mlp, stackgan
+from landgan.models.spec import ModelSpec, NetArgs  # noqa: F401 -- NetArgs: public API
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -54,20 +54,21 @@ def get_model(name: str) -> ModelSpec:
         raise UserError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
 
 
-def build_models(cfg):
-    """Build (G, D) for ``cfg``, checking that the model supports its resolution."""
-    spec = get_model(cfg.model)
-    if cfg.resolution not in spec.resolutions:
+def build_models(model: str, args: NetArgs, sn: bool = False) -> tuple[nn.Module, nn.Module]:
+    """Build (G, D) of family ``model``, checking that it supports ``args``.
+
+    ``sn`` puts spectral normalisation on D (see :func:`spectral_normed`).
+    """
+    spec = get_model(model)
+    if args.resolution not in spec.resolutions:
         sizes = ", ".join(map(str, spec.resolutions))
-        raise UserError(f"model {cfg.model} does not support {cfg.resolution} px; "
+        raise UserError(f"model {model} does not support {args.resolution} px; "
                         f"it supports: {sizes}")
-    if getattr(cfg, "conditional", False) and not spec.conditional:
+    if args.cond_dim and not spec.conditional:
         able = ", ".join(k for k, v in MODELS.items() if v.conditional)
-        raise UserError(f"model {cfg.model} has no conditional form; --conditional works with: {able}")
-    g, d = spec.build(cfg)
-    if getattr(cfg, "sn", False):
-        d = spectral_normed(d)
-    return g, d
+        raise UserError(f"model {model} has no conditional form; --conditional works with: {able}")
+    g, d = spec.build(args)
+    return g, spectral_normed(d) if sn else d
 
 
 def spectral_normed(net: nn.Module) -> nn.Module:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from landgan.models.dcgan import DCGANDiscriminator, DCGANGenerator, channel_plan, init_weights
+from landgan.models.spec import NetArgs
 
 
 def n_layers(resolution: int) -> int:
@@ -132,16 +133,15 @@ class GaussianDecoder(nn.Module):
         return self.decoder(self.mean + z @ self.chol.T)
 
 
-def build_autoencoder(cfg) -> tuple[nn.Module, nn.Module]:
+def build_autoencoder(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """(GaussianDecoder around a DCGAN generator, Encoder to a ``z_dim`` code)."""
-    n = n_layers(cfg.resolution)
-    decoder = DCGANGenerator(cfg.resolution, n, cfg.z_dim, cfg.g_width)
-    return (GaussianDecoder(decoder, cfg.z_dim),
-            Encoder(cfg.resolution, n, cfg.z_dim, cfg.d_width))
+    n = n_layers(a.resolution)
+    decoder = DCGANGenerator(a.resolution, n, a.z_dim, a.g_width)
+    return GaussianDecoder(decoder, a.z_dim), Encoder(a.resolution, n, a.z_dim, a.d_width)
 
 
-def build_vae(cfg) -> tuple[nn.Module, nn.Module]:
+def build_vae(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """(DCGAN generator as the decoder, VAEEncoder giving mu and logvar)."""
-    n = n_layers(cfg.resolution)
-    return (DCGANGenerator(cfg.resolution, n, cfg.z_dim, cfg.g_width),
-            VAEEncoder(cfg.resolution, n, cfg.z_dim, cfg.d_width))
+    n = n_layers(a.resolution)
+    return (DCGANGenerator(a.resolution, n, a.z_dim, a.g_width),
+            VAEEncoder(a.resolution, n, a.z_dim, a.d_width))

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from landgan.models.spec import NetArgs
+
 
 def init_weights(module: nn.Module) -> None:
     """DCGAN initialisation: N(0, 0.02) for convs/linears, N(1, 0.02) for BN scales."""
@@ -109,36 +111,28 @@ def _depth(resolution: int) -> int:
     return 4 if resolution <= 64 else 5
 
 
-def cond_dim(cfg) -> int:
-    """Length of the condition vector (0 for an unconditional model)."""
-    names = getattr(cfg, "conditions", "")
-    return len(names.split(",")) if getattr(cfg, "conditional", False) and names else 0
-
-
-def build_dcgan4(cfg) -> tuple[nn.Module, nn.Module]:
+def build_dcgan4(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """The classic DCGAN: 4 transposed convs (32 or 64 px)."""
-    k = cond_dim(cfg)
-    return (DCGANGenerator(cfg.resolution, 4, cfg.z_dim, cfg.g_width, k),
-            DCGANDiscriminator(cfg.resolution, 4, cfg.d_width, cond_dim=k))
+    return (DCGANGenerator(a.resolution, 4, a.z_dim, a.g_width, a.cond_dim),
+            DCGANDiscriminator(a.resolution, 4, a.d_width, cond_dim=a.cond_dim))
 
 
-def build_dcgan5(cfg) -> tuple[nn.Module, nn.Module]:
+def build_dcgan5(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """The deeper DCGAN: 5 transposed convs (64, 128 or 256 px)."""
-    k = cond_dim(cfg)
-    return (DCGANGenerator(cfg.resolution, 5, cfg.z_dim, cfg.g_width, k),
-            DCGANDiscriminator(cfg.resolution, 5, cfg.d_width, cond_dim=k))
+    return (DCGANGenerator(a.resolution, 5, a.z_dim, a.g_width, a.cond_dim),
+            DCGANDiscriminator(a.resolution, 5, a.d_width, cond_dim=a.cond_dim))
 
 
-def build_wgan(cfg) -> tuple[nn.Module, nn.Module]:
+def build_wgan(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """The report's WGAN: DCGAN with BN after every conv, dropout in the critic."""
-    n, k = _depth(cfg.resolution), cond_dim(cfg)
-    return (DCGANGenerator(cfg.resolution, n, cfg.z_dim, cfg.g_width, k),
-            DCGANDiscriminator(cfg.resolution, n, cfg.d_width, first_norm=True, dropout=0.3,
-                               cond_dim=k))
+    n = _depth(a.resolution)
+    return (DCGANGenerator(a.resolution, n, a.z_dim, a.g_width, a.cond_dim),
+            DCGANDiscriminator(a.resolution, n, a.d_width, first_norm=True, dropout=0.3,
+                               cond_dim=a.cond_dim))
 
 
-def build_wgan_gp(cfg) -> tuple[nn.Module, nn.Module]:
+def build_wgan_gp(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """WGAN-GP (Gulrajani 2017): no BatchNorm in the critic, since the penalty is per sample."""
-    n, k = _depth(cfg.resolution), cond_dim(cfg)
-    return (DCGANGenerator(cfg.resolution, n, cfg.z_dim, cfg.g_width, k),
-            DCGANDiscriminator(cfg.resolution, n, cfg.d_width, norm="none", cond_dim=k))
+    n = _depth(a.resolution)
+    return (DCGANGenerator(a.resolution, n, a.z_dim, a.g_width, a.cond_dim),
+            DCGANDiscriminator(a.resolution, n, a.d_width, norm="none", cond_dim=a.cond_dim))

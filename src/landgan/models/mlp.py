@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from landgan.models.dcgan import init_weights
+from landgan.models.spec import NetArgs
 
 
 class MLPGenerator(nn.Module):
@@ -43,5 +44,6 @@ class MLPDiscriminator(nn.Module):
         return self.net(x.reshape(x.shape[0], -1)).squeeze(1)
 
 
-def build_mlp_gan(cfg) -> tuple[nn.Module, nn.Module]:
-    return MLPGenerator(cfg.resolution, cfg.z_dim, cfg.g_width), MLPDiscriminator(cfg.resolution, cfg.d_width)
+def build_mlp_gan(a: NetArgs) -> tuple[nn.Module, nn.Module]:
+    """The fully connected pair at ``a.resolution``."""
+    return MLPGenerator(a.resolution, a.z_dim, a.g_width), MLPDiscriminator(a.resolution, a.d_width)

@@ -1,7 +1,9 @@
 """StackGAN stage II (Zhang et al. 2017), unconditional: refine a trained 64 px generator.
 
 Stage I is any already trained generator with 64 px output (``--stage1`` names its
-checkpoint); it stays frozen. Stage II follows the paper's Stage-II generator with
+checkpoint); it stays frozen. This module never reads that file: the trainer (or, for
+a stage-II checkpoint, :mod:`landgan.sampling`) reads it once and hands the network
+and its training config in through :class:`~landgan.models.spec.NetArgs`. Stage II follows the paper's Stage-II generator with
 the text embedding replaced by the latent ``z`` itself:
 
 * an encoder takes the stage-I image down to 16x16 features (conv3x3 + ReLU, then
@@ -17,20 +19,18 @@ halving at every upsample down to 32). The discriminator is the 5-layer DCGAN on
 
 :class:`StackedGenerator` is the z -> image network the rest of the package sees.
 Its state dict carries stage I's weights and stage I's training config (as extra
-state), so a stage-II checkpoint rebuilds and runs without the stage-I file.
+state), so a stage-II checkpoint rebuilds and runs without the stage-I file
+(:func:`stage1_config_of` reads that config back out of a state dict).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from landgan.config import TrainConfig
 from landgan.errors import UserError
-from landgan.models.dcgan import DCGANDiscriminator, init_weights
-from landgan.train.checkpoint import load_checkpoint, resolve_checkpoint
+from landgan.models.dcgan import DCGANDiscriminator, DCGANGenerator, init_weights
+from landgan.models.spec import NetArgs
 
 STAGE1_RESOLUTION = 64
 RESOLUTIONS = (128, 256)
@@ -99,10 +99,9 @@ class Stage2Generator(nn.Module):
 class StackedGenerator(nn.Module):
     """z -> stage2(stage1(z), z): both stages end to end, stage I frozen.
 
-    ``stage1_config`` is stage I's TrainConfig as a dict. It is saved in the state
-    dict, and :meth:`load_state_dict` rebuilds stage I from the saved one when it
-    differs, so a checkpoint is self-describing: whatever stage I ``build`` could
-    guess, the loaded weights always get the architecture they were trained with.
+    ``stage1_config`` is stage I's training config as a dict. It is saved in the state
+    dict, so a checkpoint is self-describing: whoever loads it builds stage I from the
+    recorded config (:func:`stage1_config_of`) before loading the weights.
     """
 
     def __init__(self, stage1: nn.Module, stage2: Stage2Generator, stage1_config: dict):
@@ -132,64 +131,41 @@ class StackedGenerator(nn.Module):
         return {"stage1_config": self.stage1_config}
 
     def set_extra_state(self, state: dict) -> None:
-        """Adopt the recorded stage-I config (a no-op after :meth:`load_state_dict`,
-        which has already rebuilt stage I to match it; this covers loads through a
-        parent module, where stage I's weights must then fit the current architecture)."""
+        """Adopt the recorded stage-I config (stage I's weights must fit the network
+        built for it: build from :func:`stage1_config_of` first)."""
         self.stage1_config = dict(state["stage1_config"])
 
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        saved = state_dict.get(_EXTRA, {}).get("stage1_config")
-        if saved is not None and saved != self.stage1_config:
-            device = next(self.stage2.parameters()).device
-            stage1 = stage1_from_config(TrainConfig.from_dict(saved)).to(device)
-            self.use_stage1(stage1, saved)
-        return super().load_state_dict(state_dict, strict, assign)
 
-
-def check_stage1_config(stage1: TrainConfig, cfg, where: str) -> None:
-    """UserError unless the stage-I run at ``where`` makes 64 px images from cfg's z."""
-    if stage1.resolution != STAGE1_RESOLUTION:
-        raise UserError(f"--stage1 {where} generates {stage1.resolution} px images; stage II "
+def check_stage1_config(stage1: dict, z_dim: int, where: str) -> None:
+    """UserError unless the stage-I run at ``where`` (its config dict) makes 64 px images
+    from a z of length ``z_dim``."""
+    if stage1["resolution"] != STAGE1_RESOLUTION:
+        raise UserError(f"--stage1 {where} generates {stage1['resolution']} px images; stage II "
                         f"refines a {STAGE1_RESOLUTION} px generator (train one with "
                         f"--resolution {STAGE1_RESOLUTION}, e.g. --model dcgan4)")
-    if stage1.z_dim != cfg.z_dim:
-        raise UserError(f"--stage1 {where} uses z_dim {stage1.z_dim} but --z-dim is {cfg.z_dim}; "
-                        f"both stages read the same z: pass --z-dim {stage1.z_dim}")
+    if stage1["z_dim"] != z_dim:
+        raise UserError(f"--stage1 {where} uses z_dim {stage1['z_dim']} but --z-dim is {z_dim}; "
+                        f"both stages read the same z: pass --z-dim {stage1['z_dim']}")
 
 
-def stage1_from_config(stage1: TrainConfig) -> nn.Module:
-    """Stage I's generator architecture (untrained) from its training config."""
-    from landgan.models import build_models  # the registry imports this module
-
-    return build_models(stage1)[0]
+def stage1_config_of(state_dict: dict) -> dict | None:
+    """The stage-I config recorded in a StackedGenerator state dict (None if absent)."""
+    return state_dict.get(_EXTRA, {}).get("stage1_config")
 
 
-def _stage1_config(cfg) -> TrainConfig:
-    """Stage I's config from the checkpoint ``cfg.stage1`` names, or a placeholder.
-
-    The placeholder (dcgan4 at 64 px with cfg's z_dim and g_width) serves when there
-    is no stage-I file to read: a bare architecture for shape tests, or generation
-    from a stage-II checkpoint after the stage-I run was removed -- loading that
-    checkpoint replaces it with the recorded stage I (see StackedGenerator).
-    """
-    where = getattr(cfg, "stage1", "")
-    if where and Path(where).exists():
-        stage1 = TrainConfig.from_dict(load_checkpoint(resolve_checkpoint(where))["config"])
-        check_stage1_config(stage1, cfg, where)
-        return stage1
-    return TrainConfig(model="dcgan4", resolution=STAGE1_RESOLUTION, z_dim=cfg.z_dim,
-                       g_width=cfg.g_width)
-
-
-def build_stackgan(cfg) -> tuple[nn.Module, nn.Module]:
+def build_stackgan(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """(StackedGenerator, 5-layer DCGAN discriminator) at 128 or 256 px.
 
-    Stage I gets its architecture, not its weights: the trainer loads those, and a
-    stage-II checkpoint carries its own copy.
+    ``a.stage1`` is the stage-I generator (its architecture is what matters: the
+    trainer loads its weights, and a stage-II checkpoint carries its own copy). Without
+    one, an untrained dcgan4 at 64 px with ``a``'s z_dim and g_width stands in: a bare
+    architecture for shape tests.
     """
-    stage1_cfg = _stage1_config(cfg)
-    stage1 = stage1_from_config(stage1_cfg)
-    stage2 = Stage2Generator(cfg.resolution, cfg.z_dim, cfg.g_width)
-    return (StackedGenerator(stage1, stage2, stage1_cfg.to_dict()),
-            DCGANDiscriminator(cfg.resolution, 5, cfg.d_width))
-
+    stage1, stage1_config = a.stage1, a.stage1_config
+    if stage1 is None:
+        stage1 = DCGANGenerator(STAGE1_RESOLUTION, 4, a.z_dim, a.g_width)
+        stage1_config = {"model": "dcgan4", "resolution": STAGE1_RESOLUTION, "z_dim": a.z_dim,
+                         "g_width": a.g_width}
+    stage2 = Stage2Generator(a.resolution, a.z_dim, a.g_width)
+    return (StackedGenerator(stage1, stage2, stage1_config),
+            DCGANDiscriminator(a.resolution, 5, a.d_width))

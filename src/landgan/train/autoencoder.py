@@ -13,20 +13,17 @@ One class trains both models of :mod:`landgan.models.autoencoder`:
   ELBO weighs them at; a per-element mean against a summed KL would inflate the KL
   3*R*R-fold and collapse the posterior.
 
-The trainer mirrors :class:`landgan.train.gan.GANTrainer`'s contract (see
-``landgan.train.TRAINERS``) and its EMA copy of the generator.
+It fulfils the :class:`~landgan.train.base.Trainer` contract and shares its setup
+(the encoder E takes the discriminator's place) and its EMA copy of the generator.
 """
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 
-from landgan.models import build_models
 from landgan.models.autoencoder import CodeStats, GaussianDecoder, VAEEncoder
-from landgan.train.base import Batch, TrainerBase
+from landgan.train.base import Batch, Trainer
 from landgan.train.distributed import Distributed
 from landgan.train.gan import make_optimizer
 
@@ -53,27 +50,24 @@ def code_decay(cfg, batch: int) -> float:
     return 0.5 ** (batch / max(cfg.ema_kimg * 1000, 1e-8))
 
 
-class AETrainer(TrainerBase):
+class AETrainer(Trainer):
     """Owns the decoder G, its EMA copy G_ema, the encoder E, one optimiser and the RNG."""
 
     def __init__(self, cfg, device: torch.device, dist: Distributed | None = None):
-        self.cfg, self.device = cfg, device
-        self.dist = dist or Distributed()
-        torch.manual_seed(cfg.seed)  # the same initial weights in every process
-        g, e = map(self.dist.sync_batchnorm, build_models(cfg))
-        self.G = g.to(device, memory_format=torch.channels_last)
-        self.E = e.to(device, memory_format=torch.channels_last)
-        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.variational = isinstance(e, VAEEncoder)
+        _, self.E = self.setup(cfg, device, dist)
+        self.variational = isinstance(self.E, VAEEncoder)
         # The autoencoder's G wraps the decoder in the fitted Gaussian; training
         # feeds codes to the decoder itself.
         self.decoder = self.G.decoder if isinstance(self.G, GaussianDecoder) else self.G
         self.opt = make_optimizer(cfg, [*self.E.parameters(), *self.decoder.parameters()], cfg.lr_g)
+        # Reparameterisation noise comes from the shared latent generator ``zgen``.
         self.codes = CodeStats(cfg.z_dim).to(device)
-        # Reparameterisation noise has its own generator, as GANTrainer's latents do,
-        # so that sampling grids never shifts what training sees (exact resume).
-        self.zgen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.step = self.nimg = self.batches = 0
+
+    def networks(self) -> dict[str, torch.nn.Module]:
+        return {"G": self.G, "E": self.E, "G_ema": self.G_ema}
+
+    def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, str]]:
+        return {"AE": (self.opt, "lr_g")}
 
     def _vae_loss(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """(objective, reconstruction, stats): the negative ELBO per image, beta = 1."""

@@ -6,14 +6,13 @@ import numpy as np
 import torch
 
 from landgan.data.dataset import ImageDataset, open_dataset
+from landgan.data.synthetic import make_synthetic_dataset
 from landgan.errors import UserError
 
 
 def load_training_data(cfg) -> ImageDataset:
     """The dataset named by ``cfg.data``, checked against ``cfg.resolution``."""
     if cfg.data == "synthetic":
-        from landgan.data.synthetic import make_synthetic_dataset
-
         return make_synthetic_dataset(cfg.synthetic_count, cfg.resolution, seed=cfg.seed)
     ds = open_dataset(cfg.data)
     if ds.resolution != cfg.resolution:
@@ -62,17 +61,3 @@ class StepSampler:
 def fetch(ds: ImageDataset, idx: np.ndarray) -> torch.Tensor:
     """uint8 NHWC batch for ``idx`` (a copy out of the memory map)."""
     return torch.from_numpy(np.ascontiguousarray(ds.images[idx]))
-
-
-def condition_matrix(ds: ImageDataset) -> tuple[np.ndarray, list[str]]:
-    """(N, K) float32 condition vectors and their names, for ``--conditional``.
-
-    Composition fractions when the data carries them (the procedural scenes), else a
-    one-hot of the class from first-level subfolders.
-    """
-    if ds.conditions is not None and ds.condition_names:
-        return np.asarray(ds.conditions, np.float32), list(ds.condition_names)
-    if ds.labels is not None and ds.classes:
-        return np.eye(len(ds.classes), dtype=np.float32)[ds.labels], list(ds.classes)
-    raise UserError(f"--conditional needs data with classes (first-level subfolders given to "
-                    f"landgan prepare) or composition labels; {ds.name} has neither")

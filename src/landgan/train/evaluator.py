@@ -18,7 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from landgan.data.dataset import condition_matrix
 from landgan.images import to_uint8
+from landgan.metrics.evaluate import score_features
+from landgan.metrics.inception import load_feature_extractor
+from landgan.metrics.sources import image_source_features
+from landgan.train.distributed import Distributed
 
 METRIC_KEYS = {"kid": "kid_mean", "fid": "fid"}  # --eval-metric -> score_features key
 
@@ -27,10 +32,6 @@ class TrainingEvaluator:
     """Scores G_ema against the training data's features (computed once, cached on disk)."""
 
     def __init__(self, cfg, data, device: torch.device, dist=None):
-        from landgan.metrics.inception import load_feature_extractor
-        from landgan.metrics.sources import image_source_features
-        from landgan.train.distributed import Distributed
-
         self.cfg, self.device, self.dist = cfg, device, dist or Distributed()
         self.extractor = load_feature_extractor(device)
         self.real = None
@@ -40,8 +41,6 @@ class TrainingEvaluator:
                                                  seed=cfg.seed)
         self.conds = None
         if cfg.conditional:  # generated images get conditions spread over the data
-            from landgan.train.data import condition_matrix
-
             conds = torch.from_numpy(condition_matrix(data)[0])
             self.conds = conds[torch.linspace(0, len(conds) - 1, cfg.eval_n).long()]
         self.best = float("inf")
@@ -88,8 +87,6 @@ class TrainingEvaluator:
     def _score(self, fake: np.ndarray, trainer, run_dir: Path, writer,
                t0: float) -> tuple[dict, bool]:
         """Scores against the real features, logged; and whether they are the best yet."""
-        from landgan.metrics.evaluate import score_features
-
         metrics = ("kid",) if self.cfg.eval_metric == "kid" else ("kid", "fid")
         scores = score_features(self.real, fake, metrics, seed=self.cfg.seed)
         value = float(scores[METRIC_KEYS[self.cfg.eval_metric]])

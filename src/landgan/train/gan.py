@@ -8,15 +8,14 @@ is active is read from the config.
 
 from __future__ import annotations
 
-import copy
 import torch
 
 from landgan.augment import diff_augment
 from landgan.losses import LOSSES
-from landgan.models import build_models
 from landgan.train.balance import AdaptiveBalancer
-from landgan.train.base import Batch, TrainerBase
+from landgan.train.base import Batch, Trainer
 from landgan.train.distributed import Distributed
+
 
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX); elsewhere bf16
@@ -35,23 +34,18 @@ def amp_dtype(cfg, device: torch.device) -> torch.dtype | None:
 
 
 def make_optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
+    """Adam (with the config's betas) or RMSprop, as ``cfg.optimizer`` says."""
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr, foreach=True)
     return torch.optim.Adam(params, lr, betas=(cfg.beta1, cfg.beta2), foreach=True)
 
 
-class GANTrainer(TrainerBase):
+class GANTrainer(Trainer):
     """Owns G, D, G_ema, both optimisers and the latent RNG; knows one training step."""
 
-    def __init__(self, cfg, device: torch.device, dist: Distributed | None = None):
-        self.cfg, self.device = cfg, device
-        self.dist = dist or Distributed()
-        torch.manual_seed(cfg.seed)  # the same initial weights in every process
-        g, d = map(self.dist.sync_batchnorm, build_models(cfg))
-        # Channels-last is the faster convolution layout on CPU and on tensor cores.
-        self.layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        self.G = g.to(device, memory_format=self.layout)
-        self.D = d.to(device, memory_format=self.layout)
+    def __init__(self, cfg, device: torch.device, dist: Distributed | None = None,
+                 **net_extra):
+        _, self.D = self.setup(cfg, device, dist, **net_extra)
         # Compiled views share parameters with G and D, whose state_dicts stay plain.
         self.G_fwd = torch.compile(self.G) if cfg.compile else self.G
         self.D_fwd = torch.compile(self.D) if cfg.compile else self.D
@@ -60,20 +54,20 @@ class GANTrainer(TrainerBase):
         fp16 = self.amp == torch.float16
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=fp16)
         self.scaler_g = torch.amp.GradScaler(device.type, enabled=fp16)
-        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_g = make_optimizer(cfg, self.G.parameters(), cfg.lr_g)
         self.opt_d = make_optimizer(cfg, self.D.parameters(), cfg.lr_d)
         self.d_loss, self.g_loss = LOSSES[cfg.loss]
         self.balancer = None
         if cfg.balance == "adaptive":
             self.balancer = AdaptiveBalancer("midpoint" if cfg.loss == "wasserstein" else "zero")
-        # Latents come from their own generator so that sampling grids or evaluating
-        # never shifts the sequence training sees (exact resume depends on it).
-        self.zgen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.step = self.nimg = self.batches = self.d_updates = 0
-        # Conditional training: batch index -> condition vectors (N, K), set by the loop.
-        self.cond_source: Batch | None = None
+        self.d_updates = 0
         self.c: torch.Tensor | None = None  # conditions of the current real batch
+
+    def networks(self) -> dict[str, torch.nn.Module]:
+        return {"G": self.G, "D": self.D, "G_ema": self.G_ema}
+
+    def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, str]]:
+        return {"G": (self.opt_g, "lr_g"), "D": (self.opt_d, "lr_d")}
 
     def _c(self) -> tuple:
         """Extra network arguments: the batch's conditions, or nothing if unconditional."""

@@ -10,6 +10,7 @@ import threading
 import torch
 
 from landgan.errors import UserError
+from landgan.train.base import Trainer
 
 MAX_DIVERGENCES = 3  # rollbacks before giving up
 LR_FACTOR = 0.5  # learning-rate cut at each rollback
@@ -33,7 +34,7 @@ class DivergenceGuard:
     its own snapshot, which equals the others' but for its noise generator.
     """
 
-    def __init__(self, cfg, trainer, log, dist=None):
+    def __init__(self, cfg, trainer: Trainer, log, dist=None):
         self.cfg, self.trainer, self.log = cfg, trainer, log
         self.agree = dist.all_true if dist is not None else bool
         self.failures = 0
@@ -43,13 +44,10 @@ class DivergenceGuard:
         self.good = copy.deepcopy(self.trainer.state_dict())
         self.good_step = self.trainer.step
 
-    def _nets(self):
-        return [getattr(self.trainer, n) for n in ("G", "D", "E") if hasattr(self.trainer, n)]
-
     def check(self, stats: dict) -> bool:
         """True if the step was sound; False after rolling back."""
         losses_ok = all(math.isfinite(float(v)) for v in stats.values())
-        if self.agree(losses_ok and all(_finite_params(n) for n in self._nets())):
+        if self.agree(losses_ok and all(_finite_params(n) for n in self.trainer.networks().values())):
             if self.trainer.step % self.cfg.log_every == 0:
                 self._snapshot()
             return True
@@ -63,19 +61,13 @@ class DivergenceGuard:
         self.trainer.load_state_dict(self.good)
         self.cfg.lr_g *= LR_FACTOR
         self.cfg.lr_d *= LR_FACTOR
-        for opt, lr in self._optimizers():
+        for opt, lr_field in self.trainer.optimizers().values():
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = getattr(self.cfg, lr_field)
         self.log(f"step {bad_step}: non-finite loss or weights; rolled back to step "
                  f"{self.good_step} and lowered the learning rates to lr_g={self.cfg.lr_g:g}, "
                  f"lr_d={self.cfg.lr_d:g} ({self.failures}/{MAX_DIVERGENCES - 1} retries used)")
         return False
-
-    def _optimizers(self):
-        t, c = self.trainer, self.cfg
-        pairs = [(getattr(t, "opt_g", None), c.lr_g), (getattr(t, "opt_d", None), c.lr_d),
-                 (getattr(t, "opt", None), c.lr_g)]
-        return [(o, lr) for o, lr in pairs if o is not None]
 
 
 class GracefulStop:

@@ -16,37 +16,28 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from landgan.checkpoint import (checkpoint_path, load_latest, new_run_dir, prune_checkpoints,
+                                remove_stale_temporaries, save_checkpoint)
 from landgan.config import TrainConfig
+from landgan.data.dataset import condition_matrix
+from landgan.device import resolve_device
 from landgan.errors import UserError
 from landgan.grid import save_grid
 from landgan.images import to_model, to_uint8
-from landgan.train.checkpoint import (checkpoint_path, load_latest, prune_checkpoints,
-                                      remove_stale_temporaries, save_checkpoint)
-from landgan.train.guard import DivergenceGuard, GracefulStop
-from landgan.train.data import StepSampler, condition_matrix, fetch, load_training_data
-from landgan.train.distributed import Distributed, distributed_session
 from landgan.models import get_model
 from landgan.train import get_trainer
-from landgan.train.rundir import new_run_dir
+from landgan.train.data import StepSampler, fetch, load_training_data
+from landgan.train.distributed import Distributed, distributed_session
+from landgan.train.evaluator import TrainingEvaluator
+from landgan.train.guard import DivergenceGuard, GracefulStop
 
 # Fields a resumed run may change; anything else would make it a different run.
 RESUME_OVERRIDES = {"steps", "minutes", "sample_every", "ckpt_every", "log_every", "device", "keep",
                     "eval_every", "eval_n", "eval_metric", "amp", "channels_last", "compile"}
 GRID_SIZE = 64
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without one is a user error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available on this machine")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
 
 
 def resume_config(saved: dict, overrides: dict) -> TrainConfig:
@@ -106,11 +97,7 @@ def _train(cfg: TrainConfig, device: torch.device, dist: Distributed, ckpt: Path
                             f"now has {names!r}")
         cfg.conditions = names
     trainer = get_trainer(get_model(cfg.model).trainer)(cfg, device, dist)
-    evaluator = None
-    if cfg.eval_every:
-        from landgan.train.evaluator import TrainingEvaluator
-
-        evaluator = TrainingEvaluator(cfg, data, device, dist)
+    evaluator = TrainingEvaluator(cfg, data, device, dist) if cfg.eval_every else None
     if state is not None:
         trainer.load_state_dict(state)
         if evaluator:
@@ -184,7 +171,8 @@ class _Session:
             # can warn about requests far from anything the model saw.
             pick = torch.randperm(len(conds), generator=torch.Generator().manual_seed(0))[:2048]
             self.bank = conds[pick].contiguous()
-            trainer.cond_source = lambda i: conds[self.sampler.indices(i)].to(trainer.device)
+            trainer.set_condition_source(
+                lambda i: conds[self.sampler.indices(i)].to(trainer.device))
             # The grid shows conditions spread over the whole dataset, fixed for the run.
             self.fixed_c = conds[torch.linspace(0, len(conds) - 1, GRID_SIZE).long()]
         self.guard = DivergenceGuard(cfg, trainer, log, dist)
@@ -252,8 +240,6 @@ class _Session:
             self.save()
 
     def run(self, progress: bool, stop: GracefulStop) -> None:
-        from torch.utils.tensorboard import SummaryWriter
-
         cfg, tr, main = self.cfg, self.trainer, self.dist.is_main
         self.writer = SummaryWriter(str(self.run_dir), purge_step=tr.step) if main else _NoWriter()
         deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes else None

@@ -8,13 +8,11 @@ parameters only. The discriminator sees real images at the full 128/256 px.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from landgan.errors import UserError
-from landgan.generate import load_generator
 from landgan.models.stackgan import RESOLUTIONS, check_stage1_config
+from landgan.sampling import load_generator
 from landgan.train.gan import GANTrainer, make_optimizer
 
 
@@ -28,7 +26,7 @@ def load_stage1(cfg) -> tuple[torch.nn.Module, dict]:
         raise UserError("--model stackgan needs --stage1 CKPT: the checkpoint or run folder "
                         "of a trained 64 px generator (e.g. --model dcgan4 --resolution 64)")
     stage1, stage1_cfg = load_generator(cfg.stage1, "cpu", ema=True)
-    check_stage1_config(stage1_cfg, cfg, cfg.stage1)
+    check_stage1_config(stage1_cfg.to_dict(), cfg.z_dim, cfg.stage1)
     return stage1, stage1_cfg.to_dict()
 
 
@@ -36,12 +34,10 @@ class StackGANTrainer(GANTrainer):
     """GANTrainer whose G is ``StackedGenerator`` (stage I frozen, stage II trained)."""
 
     def __init__(self, cfg, device: torch.device, dist=None):
-        # Stage I is read first so a bad --stage1 fails before anything is built, and
-        # before GANTrainer seeds torch: its own initialisation draws no training RNG.
+        # Stage I is read once, here, before GANTrainer seeds torch (its own loading
+        # draws no training RNG) and so that a bad --stage1 fails before anything is built.
         stage1, stage1_config = load_stage1(cfg)
-        super().__init__(cfg, device, dist)
-        for g in (self.G, self.G_ema):
-            g.use_stage1(copy.deepcopy(stage1).to(device, memory_format=torch.channels_last),
-                         stage1_config)
+        super().__init__(cfg, device, dist, stage1=stage1, stage1_config=stage1_config)
+        # G_ema is a deep copy of G: each holds its own frozen copy of stage I.
         # GANTrainer's optimiser was built over all of G; stage I must not move.
         self.opt_g = make_optimizer(cfg, self.G.stage2.parameters(), cfg.lr_g)

@@ -23,8 +23,8 @@ import torch
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from landgan.errors import UserError
-from landgan.generate import load_generator, nearest_seen, sample_images, sample_latents
+from landgan.sampling import load_generator, nearest_seen, sample_images, sample_latents
+from landgan.device import resolve_device
 from landgan.images import to_uint8
 from landgan.ui.validate import list_ui_checkpoints, percentages, resolve_ui_checkpoint
 
@@ -70,13 +70,7 @@ class Engine:
                  scratch: str | Path | None = None):
         self.runs_root = Path(runs_root)
         list_ui_checkpoints(self.runs_root)  # a missing folder fails here, at start
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, TypeError):
-            raise UserError(f"unknown device {device!r}; give cpu, cuda or cuda:N") from None
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise UserError(f"device {device!r} asked for, but CUDA is not available here")
-        self.device = device
+        self.device = resolve_device(device)
         self.cache_size = max(1, cache_size)
         self._cache: OrderedDict[tuple, Loaded] = OrderedDict()
         self._lock = threading.Lock()
@@ -96,7 +90,7 @@ class Engine:
                 self._cache.move_to_end(key)
                 return self._cache[key]
             G, cfg, state = load_generator(path, self.device, with_state=True)
-            names = cfg.conditions.split(",") if cfg.conditional and cfg.conditions else []
+            names = cfg.condition_names
             bank = state.get("condition_bank")
             loaded = Loaded(G, cfg, int(state["step"]), names, bank)
             del state  # D, optimisers and the raw G are not needed: let them go

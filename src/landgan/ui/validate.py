@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from landgan.errors import UserError
-from landgan.train.checkpoint import CKPT_DIR
+from landgan.checkpoint import CKPT_DIR
+from landgan.sampling import parse_condition
 
 MAX_IMAGES = 64  # one Generate click; bounds memory and CPU per request
 MAX_SEED = 2**31 - 1  # what torch.Generator.manual_seed and every UI widget can hold
@@ -92,8 +93,6 @@ def validate_composition(values, names: list[str]) -> torch.Tensor:
 
 def validate_spec(spec, names: list[str]) -> torch.Tensor:
     """A typed composition ``"sky=0.4,water=0.6"`` -> a vector summing to 1."""
-    from landgan.generate import parse_condition
-
     if not isinstance(spec, str) or not spec.strip():
         raise UserError(f"give a composition such as {names[0]}=1 (names: {', '.join(names)})")
     if len(spec) > MAX_SPEC_CHARS:

@@ -1,4 +1,8 @@
-"""Checkpoints: one dict of state_dicts, config, step and RNG state.
+"""Checkpoints and run folders: the files a run leaves, read and written in one place.
+
+A run lives in a numbered folder (runs/00000-dcgan4-synthetic-64, runs/00001-...,
+never reused) with its checkpoints under ``checkpoints/``. A checkpoint is one dict
+of state_dicts, config, step and RNG state.
 
 Written atomically (temporary file, fsync, rename) so a crash mid-write never leaves
 a torn file under the final name, and read with ``weights_only=True`` so a file
@@ -8,8 +12,8 @@ from a stranger cannot run code on load.
 from __future__ import annotations
 
 import os
-import sys
 import re
+import sys
 from pathlib import Path
 
 import torch
@@ -128,3 +132,22 @@ def remove_stale_temporaries(run_dir: str | Path) -> None:
     if d.is_dir():
         for tmp in d.glob(".*.pt.tmp*"):
             tmp.unlink(missing_ok=True)
+
+
+def new_run_dir(root: str | Path, tag: str) -> Path:
+    """Create the next numbered folder under ``root`` (created if needed)."""
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create output folder {root}: {e.strerror}") from None
+    nums = [int(m.group(1)) for p in root.iterdir() if (m := re.match(r"^(\d{5})-", p.name))]
+    n = max(nums, default=-1) + 1
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", tag).strip("_") or "run"
+    while True:  # another process may have taken the number meanwhile
+        path = root / f"{n:05d}-{safe}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1

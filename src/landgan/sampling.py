@@ -1,0 +1,132 @@
+"""Sampling a trained generator: loading it from a checkpoint, latents, conditions, images.
+
+The library layer under every verb that makes pictures (generate, evaluate, export,
+the UI) and under StackGAN's trainer, which reads its stage I through it. The same
+seed always gives the same images, at any batch size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from landgan.checkpoint import load_checkpoint, resolve_checkpoint
+from landgan.config import TrainConfig
+from landgan.device import resolve_device
+from landgan.errors import UserError
+from landgan.images import to_uint8
+from landgan.models import build_models
+from landgan.models.stackgan import stage1_config_of
+
+
+def load_generator(ckpt: str | Path, device: str | torch.device = "cpu", ema: bool = True,
+                   with_state: bool = False):
+    """(generator in eval mode, its TrainConfig) from a checkpoint file or run folder.
+
+    With ``with_state`` the whole checkpoint dict comes third.
+    """
+    device = resolve_device(device)
+    state = load_checkpoint(resolve_checkpoint(ckpt), map_location=device)
+    cfg = TrainConfig.from_dict(state["config"])
+    key = "G_ema" if ema and "G_ema" in state["models"] else "G"
+    try:
+        G = build_generator(cfg, state["models"][key])
+        G.load_state_dict(state["models"][key])
+    except (RuntimeError, KeyError, TypeError, ValueError) as e:
+        raise UserError(f"checkpoint {ckpt} does not match model {cfg.model}: "
+                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    G = G.to(device).eval().requires_grad_(False)
+    return (G, cfg, state) if with_state else (G, cfg)
+
+
+def build_generator(cfg: TrainConfig, g_state: dict | None = None) -> torch.nn.Module:
+    """The untrained generator architecture of ``cfg`` that ``g_state`` will load into.
+
+    A StackGAN generator records its stage I's config in its state dict: stage I is
+    built from that record (recursively), so the checkpoint needs no stage-I file.
+    """
+    extra = {}
+    stage1 = stage1_config_of(g_state or {})
+    if stage1 is not None:
+        stage1_cfg = TrainConfig.from_dict(stage1)
+        extra = {"stage1": build_generator(stage1_cfg), "stage1_config": stage1}
+    return build_models(cfg.model, cfg.net_args(**extra), cfg.sn)[0]
+
+
+FAR_FROM_TRAINING = 0.3  # L1 distance to the nearest training condition that earns a warning
+
+
+def nearest_seen(cond: torch.Tensor, bank: torch.Tensor | None, names: list[str]) -> str | None:
+    """A warning if ``cond`` is far from every condition seen in training, naming the nearest."""
+    if bank is None or len(bank) == 0:
+        return None
+    dist = (bank.float() - cond).abs().sum(1)
+    i = int(dist.argmin())
+    if float(dist[i]) <= FAR_FROM_TRAINING:
+        return None
+    near = ", ".join(f"{n}={v:.2f}" for n, v in zip(names, bank[i].tolist()) if v >= 0.005)
+    return (f"warning: these proportions are far from anything in the training data "
+            f"(L1 distance {float(dist[i]):.2f}); the nearest seen was {near}")
+
+
+def sample_latents(n: int, z_dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
+    """``n`` latents from N(0, I), or truncated to [-t, t] per coordinate when ``truncation``."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.empty(n, z_dim)
+    if truncation is None:
+        return z.normal_(generator=g)
+    if truncation <= 0:
+        raise UserError(f"--truncation must be positive, got {truncation}")
+    return torch.nn.init.trunc_normal_(z, 0.0, 1.0, -truncation, truncation, generator=g)
+
+
+def parse_condition(spec: str, names: list[str]) -> tuple[torch.Tensor, str | None]:
+    """``"mountain=0.6,sea=0.4"`` -> a vector over ``names`` summing to 1, and a note if rescaled.
+
+    Names left out get 0. Unknown names, negative or non-numeric values and an all-zero
+    request are user errors that list the valid names.
+    """
+    valid = ", ".join(names)
+    vec = torch.zeros(len(names))
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in names:
+            raise UserError(f"unknown condition {name!r}; this model knows: {valid}")
+        try:
+            v = float(value)
+        except ValueError:
+            raise UserError(f"{part!r}: give NAME=NUMBER (names: {valid})") from None
+        if v < 0 or not np.isfinite(v):
+            raise UserError(f"{part!r}: values must be finite and >= 0 (names: {valid})")
+        vec[names.index(name)] = v
+    total = float(vec.sum())
+    if total <= 0:
+        raise UserError(f"the proportions are all zero; give at least one of: {valid}")
+    note = None
+    if abs(total - 1) > 1e-6:
+        note = f"proportions summed to {total:g}; renormalised to sum to 1"
+    return vec / total, note
+
+
+@torch.no_grad()
+def sample_images(G, cfg, n: int, seed: int = 0, truncation: float | None = None,
+                  batch_size: int = 64, condition: torch.Tensor | None = None) -> np.ndarray:
+    """``n`` uint8 NHWC images; the same seed gives the same images at any batch size.
+
+    A conditional generator needs ``condition``: one vector (K,) for every image, or one
+    row per image (n, K).
+    """
+    if cfg.conditional and condition is None:
+        raise UserError(f"this model is conditional on: {', '.join(cfg.condition_names)}; "
+                        "pass --mix or --composition")
+    z = sample_latents(n, cfg.z_dim, seed, truncation)
+    device = next(G.parameters()).device
+    if condition is not None:
+        condition = condition.expand(n, -1) if condition.dim() == 1 else condition
+    extra = lambda i: () if condition is None else (condition[i:i + batch_size].to(device),)
+    chunks = [to_uint8(G(z[i:i + batch_size].to(device), *extra(i)))
+              for i in range(0, n, batch_size)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, cfg.resolution, cfg.resolution, 3), np.uint8)
