@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from landgan.config import TrainConfig
 from landgan.data.dataset import save_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,3 +52,9 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def dcgan4_config(**kw) -> TrainConfig:
+    """A training config for the report's dcgan4 with its own recipe (the model these
+    tests' small 32 px runs use; the package's default model, fastgan, starts at 64 px)."""
+    return TrainConfig.for_model(**{"model": "dcgan4", **kw})

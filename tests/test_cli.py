@@ -18,7 +18,7 @@ TRAIN = ["--resolution", "32", "--batch-size", "16", "--g-width", "16", "--d-wid
 
 @pytest.fixture
 def run_dir(tmp_path, tiny_dataset):
-    assert main(["train", "--data", str(tiny_dataset), "--steps", "3", "--out",
+    assert main(["train", "--model", "dcgan4", "--data", str(tiny_dataset), "--steps", "3", "--out",
                  str(tmp_path / "runs"), *TRAIN]) == 0
     return tmp_path / "runs" / "00000-dcgan4-tiny-32"
 
@@ -31,7 +31,7 @@ def test_prepare_train_generate(tmp_path, capsys):
     assert main(["prepare", str(tmp_path / "photos"), "--out", str(tmp_path / "ds"),
                  "--resolution", "32", "--workers", "1"]) == 0
     assert len(open_dataset(tmp_path / "ds")) == 20
-    assert main(["train", "--data", str(tmp_path / "ds"), "--steps", "2", "--out",
+    assert main(["train", "--model", "dcgan4", "--data", str(tmp_path / "ds"), "--steps", "2", "--out",
                  str(tmp_path / "runs"), *TRAIN]) == 0
     run = tmp_path / "runs" / "00000-dcgan4-ds-32"
     assert main(["generate", str(run), "--n", "6", "--out", str(tmp_path / "g.png")]) == 0

@@ -14,14 +14,14 @@ from landgan.models import build_models
 from landgan.checkpoint import list_checkpoints, load_checkpoint
 from landgan.train.loop import train
 
-from conftest import blobs
+from conftest import blobs, dcgan4_config
 
 
 def _cfg(tmp_path, data="synthetic", **kw):
     base = dict(data=str(data), out=str(tmp_path / "runs"), resolution=32, batch_size=16,
                 g_width=16, d_width=16, steps=4, sample_every=0, synthetic_count=128,
                 conditional=True)
-    return TrainConfig(**{**base, **kw})
+    return dcgan4_config(**{**base, **kw})
 
 
 def test_networks_use_the_condition():

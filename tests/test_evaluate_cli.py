@@ -5,14 +5,13 @@ import json
 import pytest
 
 from landgan.cli import main
-from landgan.config import TrainConfig
 from landgan.data.dataset import save_dataset
 from landgan.errors import UserError
 from landgan.metrics.inception import default_weights_path
 from landgan.checkpoint import load_checkpoint
 from landgan.train.loop import train
 
-from conftest import blobs
+from conftest import blobs, dcgan4_config
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +29,7 @@ def small(tmp_path):
 
 
 def _cfg(tmp_path, data, **kw):
-    return TrainConfig(data=str(data), out=str(tmp_path / "runs"), resolution=32, batch_size=8,
+    return dcgan4_config(data=str(data), out=str(tmp_path / "runs"), resolution=32, batch_size=8,
                        g_width=8, d_width=8, sample_every=0, ckpt_every=0, **kw)
 
 
@@ -67,7 +66,7 @@ def test_eval_during_training_keeps_best(tmp_path, small):
 
 
 def test_evaluate_conditional_run_draws_conditions_from_its_data(tmp_path, capsys):
-    cfg = TrainConfig(data="synthetic", synthetic_count=32, out=str(tmp_path / "runs"),
+    cfg = dcgan4_config(data="synthetic", synthetic_count=32, out=str(tmp_path / "runs"),
                       resolution=32, batch_size=8, g_width=8, d_width=8, steps=1, sample_every=0,
                       conditional=True)
     run = train(cfg, progress=False)

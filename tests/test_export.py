@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import dcgan4_config
 from landgan.cli import main
-from landgan.config import TrainConfig
 from landgan.sampling import load_generator
 from landgan.train.loop import train
 
@@ -17,7 +17,7 @@ def run(tmp_path_factory, request):
 
     tmp = tmp_path_factory.mktemp("export")
     ds = save_dataset(tmp / "ds", blobs(32, 32), {"source": "test"})
-    cfg = TrainConfig(data=str(ds), out=str(tmp / "runs"), resolution=32, batch_size=16,
+    cfg = dcgan4_config(data=str(ds), out=str(tmp / "runs"), resolution=32, batch_size=16,
                       g_width=16, d_width=16, steps=2, sample_every=0)
     return train(cfg, progress=False)
 
@@ -49,7 +49,7 @@ def test_conditional_generator_exports_with_its_condition_input(tmp_path, tiny_d
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install landgan[export])")
     import onnx
 
-    cfg = TrainConfig(data="synthetic", synthetic_count=64, out=str(tmp_path / "runs"), resolution=32,
+    cfg = dcgan4_config(data="synthetic", synthetic_count=64, out=str(tmp_path / "runs"), resolution=32,
                       batch_size=16, g_width=8, d_width=8, steps=2, sample_every=0, conditional=True)
     run = train(cfg, progress=False)
     out = tmp_path / "c.onnx"

@@ -5,12 +5,11 @@ import pytest
 
 from landgan import label
 from landgan.cli import main
-from landgan.config import TrainConfig
 from landgan.data.dataset import open_dataset, save_dataset
 from landgan.data.synthetic import render_seeds
 from landgan.train.loop import train
 
-from conftest import blobs
+from conftest import blobs, dcgan4_config
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +39,7 @@ def test_label_verb_writes_conditions_used_by_conditional_training(tmp_path, qui
     assert "--force" in capsys.readouterr().err
     assert main(["label", str(ds), "--force", "--estimator", "net"]) == 0
     assert open_dataset(ds).meta["condition_kind"] == "composition (estimated: net)"
-    run = train(TrainConfig(data=str(ds), out=str(tmp_path / "runs"), resolution=32, batch_size=16,
+    run = train(dcgan4_config(data=str(ds), out=str(tmp_path / "runs"), resolution=32, batch_size=16,
                             g_width=8, d_width=8, steps=1, conditional=True, sample_every=0),
                 progress=False)
     assert main(["generate", str(run), "--n", "1", "--composition", "sky=0.5,water=0.5",

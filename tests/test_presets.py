@@ -13,9 +13,9 @@ from landgan.train import gan
 
 
 def test_preset_order_preset_then_model_then_user():
-    fast = TrainConfig.for_model(preset="fast")
+    fast = TrainConfig.for_model(preset="fast", model="dcgan4")
     assert (fast.amp, fast.ema_kimg, fast.diffaug) == ("native", 10.0, "color,translation")
-    report = TrainConfig.for_model(preset="report")
+    report = TrainConfig.for_model(preset="report", model="dcgan4")
     assert (report.amp, report.ema_kimg, report.diffaug) == ("off", 0.0, "")
     assert TrainConfig.for_model(preset="fast", diffaug="cutout").diffaug == "cutout"
     assert TrainConfig.for_model(preset="fast", model="wgan-gp").lr_g == 1e-4  # the model's own
@@ -38,7 +38,8 @@ def test_native_amp_follows_the_cpu(monkeypatch):
 
 def _train(tmp_path, *extra):
     out = tmp_path / "runs"
-    argv = ["train", "--data", "synthetic", "--synthetic-count", "64", "--resolution", "32",
+    argv = ["train", "--model", "dcgan4", "--data", "synthetic", "--synthetic-count", "64",
+            "--resolution", "32",
             "--g-width", "8", "--d-width", "8", "--batch-size", "16", "--steps", "3",
             "--sample-every", "0", "--out", str(out), "--quiet", *extra]
     assert main(argv) == 0

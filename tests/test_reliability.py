@@ -10,6 +10,7 @@ import time
 import pytest
 import torch
 
+from conftest import dcgan4_config
 from landgan.config import TrainConfig
 from landgan.errors import UserError
 from landgan import checkpoint as ck
@@ -20,7 +21,7 @@ from landgan.train.loop import train
 def _cfg(tmp_path, data, **kw):
     base = dict(data=str(data), out=str(tmp_path / "runs"), resolution=32, batch_size=16,
                 g_width=16, d_width=16, steps=12, sample_every=0, ckpt_every=0, log_every=2)
-    return TrainConfig(**{**base, **kw})
+    return dcgan4_config(**{**base, **kw})
 
 
 def test_divergence_rolls_back_and_lowers_lr(tmp_path, tiny_dataset, monkeypatch):
@@ -75,7 +76,8 @@ def test_full_disk_keeps_previous_checkpoint(tmp_path, tiny_dataset, monkeypatch
 
 
 def _start(tmp_path, data, steps):
-    cmd = [sys.executable, "-m", "landgan", "train", "--data", str(data), "--resolution", "32",
+    cmd = [sys.executable, "-m", "landgan", "train", "--model", "dcgan4", "--data", str(data),
+           "--resolution", "32",
            "--batch-size", "16", "--g-width", "16", "--d-width", "16", "--steps", str(steps),
            "--ckpt-every", "1", "--keep", "3", "--sample-every", "0", "--quiet",
            "--out", str(tmp_path / "runs")]

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import blobs
+from conftest import blobs, dcgan4_config
 from landgan.cli import main
 from landgan.config import TrainConfig
 from landgan.data.dataset import save_dataset
@@ -41,14 +41,14 @@ def data(tmp_path_factory):
 def stage1_run(tmp_path_factory, data):
     """A barely trained dcgan4 at 64 px, wider than stage II so its width must be recorded."""
     out = tmp_path_factory.mktemp("stage1")
-    return train(TrainConfig(data=str(data[64]), out=str(out), resolution=64, g_width=16,
+    return train(dcgan4_config(data=str(data[64]), out=str(out), resolution=64, g_width=16,
                              steps=2, **TINY), progress=False)
 
 
 def _cfg(out, datasets, stage1, **kw):
     base = dict(model="stackgan", stage1=str(stage1), data=str(datasets[128]), out=str(out),
                 resolution=128, g_width=8, steps=3, **TINY)
-    return TrainConfig(**{**base, **kw})
+    return TrainConfig.for_model(**{**base, **kw})
 
 
 def _models(run, step=None):
@@ -137,7 +137,7 @@ def test_cli_train_uses_model_defaults(tmp_path, data, stage1_run):
 def run32(tmp_path_factory):
     root = tmp_path_factory.mktemp("run32")
     ds = save_dataset(root / "blobs32", blobs(8, 32), {"source": "test"})
-    return train(TrainConfig(data=str(ds), out=str(root), resolution=32, g_width=8, steps=1,
+    return train(dcgan4_config(data=str(ds), out=str(root), resolution=32, g_width=8, steps=1,
                              **TINY), progress=False)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import dcgan4_config
 from landgan.config import TrainConfig
 from landgan.errors import UserError
 from landgan.sampling import load_generator, sample_images
@@ -16,7 +17,7 @@ from landgan.train.loop import train
 def _cfg(out, data, **kw):
     base = dict(data=str(data), out=str(out), resolution=32, batch_size=16, g_width=16,
                 d_width=16, steps=12, sample_every=0, ckpt_every=0, log_every=4)
-    return TrainConfig(**{**base, **kw})
+    return dcgan4_config(**{**base, **kw})
 
 
 def _weights(run, step):

@@ -15,8 +15,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 from PIL import Image
 
+from conftest import dcgan4_config
 from landgan.cli import main
-from landgan.config import TrainConfig
 from landgan.errors import UserError
 from landgan.train.loop import train
 from landgan.ui.validate import (MAX_SEED, list_ui_checkpoints, percentages, rebalance,
@@ -32,8 +32,8 @@ def make_runs(root: Path) -> Path:
     """A runs folder with a tiny conditional 64 px run and an unconditional 32 px one."""
     base = dict(data="synthetic", out=str(root / "runs"), batch_size=8, g_width=8, d_width=8,
                 sample_every=0, synthetic_count=16)
-    train(TrainConfig(**base, resolution=64, steps=2, conditional=True), progress=False)
-    train(TrainConfig(**base, resolution=32, steps=1), progress=False)
+    train(dcgan4_config(**base, resolution=64, steps=2, conditional=True), progress=False)
+    train(dcgan4_config(**base, resolution=32, steps=1), progress=False)
     return root / "runs"
 
 

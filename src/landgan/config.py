@@ -2,9 +2,10 @@
 
 The field defaults are the one place for defaults: ``TrainConfig()`` is exactly what
 ``landgan train`` with no flags runs, and each field's trailing comment is its
-``--flag``'s help text (:func:`field_help`). Architecture sizes follow the report's
-Table 2 (z_dim 100, batch 64, Adam lr 2e-4, beta1 0.5). A preset (:data:`PRESETS`)
-may change some defaults, then a model may (see ``ModelSpec.defaults``); values the
+``--flag``'s help text (:func:`field_help`). They are the default model's (fastgan)
+recipe; latent size, batch and optimiser follow the report's Table 2 (z_dim 100,
+batch 64, Adam lr 2e-4, beta1 0.5). A model may change some defaults (its paper's
+settings, ``ModelSpec.defaults``), then a preset (:data:`PRESETS`) may; values the
 user gives explicitly always win.
 """
 
@@ -24,13 +25,14 @@ from landgan.losses import LOSSES
 from landgan.models import get_model
 from landgan.models.spec import NetArgs
 
-PRESETS = {  # --preset name -> the defaults it sets (under the model's and the user's values)
+PRESETS = {  # --preset name -> the defaults it sets (over the model's, under the user's values)
     # landgan's recipe for quality per CPU-minute (benchmarks/time_to_quality.py): bf16 where
     # the hardware computes it natively, an EMA generator, DiffAugment against D overfitting.
     # These are the field defaults themselves, so the preset changes nothing.
     "fast": {},
-    # The report's DCGAN as published: float32, no EMA (G_ema == G), no augmentation.
-    "report": {"amp": "off", "ema_kimg": 0.0, "diffaug": ""},
+    # The report's DCGAN as published: float32, no EMA (G_ema == G), no augmentation; its
+    # model is dcgan4 unless --model names another.
+    "report": {"model": "dcgan4", "amp": "off", "ema_kimg": 0.0, "diffaug": ""},
 }
 
 
@@ -39,17 +41,17 @@ class TrainConfig:
     """Everything that defines a training run."""
 
     data: str = "synthetic"  # prepared dataset folder, or "synthetic" for built-in landscapes
-    model: str = "dcgan4"  # architecture (the models are listed above)
+    model: str = "fastgan"  # architecture (the models are listed above)
     preset: str = "fast"  # bundle of defaults: fast (landgan's recipe) or report (the report's DCGAN)
-    loss: str = "bce"  # objective (the model's own unless given)
+    loss: str = "hinge"  # objective (the model's own unless given)
     resolution: int = 64  # output size in pixels (square)
     out: str = "runs"  # parent folder of numbered run folders
     steps: int = 2000  # stop after this many generator steps in total (0 = no step limit)
     minutes: float = 0.0  # stop after this many minutes of this invocation (0 = no time limit)
     batch_size: int = 64  # images per step
     z_dim: int = 100  # latent size
-    g_width: int = 64  # generator width (channels of the last hidden layer)
-    d_width: int = 64  # discriminator width (channels of the first layer)
+    g_width: int = 32  # generator width (channels at half the output size; the model's own unless given)
+    d_width: int = 32  # discriminator width (channels of the first layer; the model's own unless given)
     lr_g: float = 2e-4  # generator learning rate
     lr_d: float = 2e-4  # discriminator learning rate
     beta1: float = 0.5  # Adam beta1
@@ -61,7 +63,7 @@ class TrainConfig:
     r1: float = 0.0  # R1 penalty weight (gamma) on real images (0 = off)
     r1_every: int = 4  # apply R1 every N discriminator steps, scaled by N (lazy regularisation)
     sn: bool = False  # spectral normalisation in the discriminator (its BatchNorm is removed)
-    diffaug: str = "color,translation"  # DiffAugment policy, e.g. "color,translation,cutout" ("" = off)
+    diffaug: str = "color,translation,cutout"  # DiffAugment policy: comma list of color, translation, cutout ("" = off)
     conditional: bool = False  # condition G and D on class / composition vectors from the data
     conditions: str = ""  # comma-separated condition names (set from the data when conditional)
     stage1: str = ""  # stackgan: trained stage-I (64 px) checkpoint that stage II refines
@@ -100,12 +102,14 @@ class TrainConfig:
 
     @classmethod
     def for_model(cls, **given) -> "TrainConfig":
-        """A config for ``given["model"]``: the preset's defaults, the model paper's, then ``given``."""
+        """A config for ``given["model"]``: the model paper's defaults, the preset's, then ``given``."""
         preset = given.get("preset", cls.preset)
         if preset and preset not in PRESETS:
             raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-        defaults = get_model(given.get("model", cls.model)).defaults
-        return cls(**{**PRESETS.get(preset, {}), **defaults, **given})
+        chosen = dict(PRESETS.get(preset, {}))
+        model = given.get("model", chosen.pop("model", cls.model))
+        chosen.pop("model", None)
+        return cls(**{**get_model(model).defaults, **chosen, **given, "model": model})
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

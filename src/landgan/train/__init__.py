@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from landgan.train.autoencoder import AETrainer
 from landgan.train.base import Trainer
+from landgan.train.fastgan import FastGANTrainer
 from landgan.train.gan import GANTrainer
 from landgan.train.stackgan import StackGANTrainer
 
@@ -17,6 +18,7 @@ TRAINERS: dict[str, type[Trainer]] = {
     "gan": GANTrainer,
     "ae": AETrainer,
     "stackgan": StackGANTrainer,
+    "fastgan": FastGANTrainer,
 }
 
 

@@ -95,12 +95,22 @@ class GANTrainer(Trainer):
             out["r1"] = cfg.r1 / 2 * cfg.r1_every * grad.flatten(1).pow(2).sum(1).mean()
         return out
 
+    def _d_real(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """D's logits on (augmented) real images, and any extra loss terms on them by name.
+
+        The plain GAN has none; a family whose discriminator also learns from real images
+        alone (FastGAN's reconstruction) overrides this in its trainer.
+        """
+        return self.D_fwd(x, *self._c()), {}
+
     def _d_step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         with self._autocast():
-            d_real = self.D_fwd(self._d_input(real), *self._c()).float()
+            d_real, extra = self._d_real(self._d_input(real))
+            d_real = d_real.float()
             d_fake = self.D_fwd(self._d_input(fake), *self._c()).float()
             loss = self.d_loss(d_real, d_fake)
-        pens = self._penalties(real, fake.float())  # in float32: second-order grads underflow
+        # Penalties in float32: second-order gradients underflow in half precision.
+        pens = {**extra, **self._penalties(real, fake.float())}
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(loss + sum(pens.values())).backward()
         self.dist.average_gradients(self.opt_d)

@@ -1,0 +1,303 @@
+"""FastGAN (Liu et al., ICLR 2021): a light generator with skip-layer excitation and a
+self-supervised discriminator, for 64, 128 and 256 px.
+
+Generator
+  z (joined by the condition vector when there is one) goes through a linear layer to
+  a 4x4 map, BatchNorm and GLU (the paper's transposed conv on a 1x1 map is the same
+  map as a linear). Each upsampling block is nearest x2 + conv3x3 + BN + GLU: the conv
+  gives twice the channels and the GLU gates one half with the other. There is no
+  transposed conv anywhere (no checkerboard artefacts), and no noise injection, so an
+  image is a pure function of (z, c) -- it exports to ONNX as a plain graph.
+
+Skip-layer excitation (SLE)
+  A low-res map is average-pooled to 4x4, a valid conv4x4 takes it to 1x1, then
+  LeakyReLU(0.1), conv1x1 and a sigmoid give one gate per channel of a high-res map,
+  which is multiplied by it. The pairs (low -> high, px) are :data:`SLE_PAIRS`:
+
+  * 256 px: 8 -> 128 and 16 -> 256 (the paper's pairs);
+  * 128 px: 4 -> 64 and 8 -> 128;
+  *  64 px: 4 -> 32 and 8 -> 64.
+
+  The pooling is a fixed AvgPool2d(size // 4), which is exactly the paper's adaptive
+  pooling at these power-of-two sizes and exports to ONNX without shape arithmetic.
+  ``G.sle`` lists the modules; each also has ``gate(low)``.
+
+Discriminator
+  A stride-2 conv4x4 + LeakyReLU(0.2) stem (no BN on raw pixels, as in DCGAN) halves
+  the image; residual blocks then halve it down to 8x8 (main path conv4x4/2 + BN +
+  LReLU, conv3x3 + BN + LReLU; shortcut avgpool2 + conv1x1 + BN + LReLU; the two are
+  averaged). The head (conv1x1 + BN + LReLU, conv4x4 valid) scores the 5x5 overlapping
+  patches of the 8x8 map; their mean is the logit. Conditional: projection term
+  (Miyato & Koyama 2018) as in DCGANDiscriminator, but on mean- rather than sum-pooled
+  8x8 features, to match the head's patch mean (summed, it started 64x larger).
+
+  Spectral norm (the official code's choice) is on every conv/linear of the scoring
+  path, on top of BN: it bounds D's slope, which the hinge loss alone does not, and it
+  costs no measurable time (one power iteration per weight, against convs over a
+  whole batch), so it is on (``spectral=False`` turns it off). The decoders stay plain:
+  they never reach the logit, so they need no Lipschitz bound. (The registry's
+  ``--sn`` would stack a second spectral norm and strip D's BatchNorms, decoders'
+  included: leave it off for this model.)
+
+  Self-supervision, :meth:`FastGANDiscriminator.real_logits_and_recon_loss`: two small
+  decoders (upsample + conv3x3 + BN + GLU blocks, conv3x3 to RGB, tanh) reconstruct
+  (a) the whole real image at R/2 px from the 8x8 map and (b) one quadrant of it
+  (full-res R/2 px) from the matching 8x8 quarter of the 16x16 map. The loss is L1 (the
+  paper's LPIPS needs downloaded weights): its gradient does not fade as the error
+  shrinks and it blurs less than MSE. The trainer adds it to D's loss on real images
+  only.
+
+Widths and cost
+  Every map of side s has ``min(8*width, width*R/(2s))`` channels in G and D (the
+  DCGAN plan at the same resolution: ``width`` at R/2, capped at 8x), and decoders a
+  quarter of D's width at the same side. An upsample + conv3x3 + GLU block does 4.5x
+  the multiply-adds of DCGAN's transposed conv at the same widths (18 vs 4 per output
+  pixel and channel pair), so width 64 would cost ~2.6x a dcgan4 step. landgan's
+  default is width 32 (``TrainConfig.g_width``/``d_width``, also the constructors'
+  default): about 0.75x a dcgan4 step (FLOPs 1.66 G, 1-thread time 0.73x), so on a
+  2-core CPU it takes more steps per minute than the DCGAN it replaces. Width 40 was the
+  widest within 1.5x of dcgan4 on both 1 and 2 threads; pass ``--g-width 40 --d-width
+  40`` (or more, on a GPU) to trade steps for capacity.
+
+  One training step at 64 px, batch 64, float32, channels-last, hinge loss (G forward;
+  D on real with the decoders and on fake; D backward; D on fake, G backward), against
+  dcgan4 at width 64, z_dim 100, the two timed in alternation (3 warm-ups, then the
+  median of 5-6 per-round ratios). The machine was shared and busy (load 2-6 on its 2
+  cores; a dcgan4 step took 5-8 s on 1 thread, 10.5 s on 2), so only the ratios mean
+  anything; the FLOP count (torch's FlopCounterMode) does not depend on load:
+
+  ======  ========  ==============  ==============
+  width   GFLOP     time ratio,     time ratio,
+          per image 1 thread        2 threads
+  ======  ========  ==============  ==============
+  dcgan4  2.27      1.00            1.00
+  32      1.66      0.73            --
+  40      2.58      1.20            1.35
+  44      --        1.32            1.66
+  48      3.71      1.61            --
+  64      6.57      ~2.6            --
+  ======  ========  ==============  ==============
+
+  Rows 32 and 64 were timed before the channels-last GLU fix (see :class:`GLU`), which
+  cut width 48 from 1.73 to 1.61. Spectral norm changed the width-40 step time by
+  under 2% (1 thread, 1.23 with vs 1.25 without).
+
+  Parameters at width 32 (G / D, spectral-norm copies counted): 64 px 1.77 M / 0.44 M;
+  128 px 2.98 M / 1.82 M; 256 px 4.16 M / 3.97 M. At width 40 (G / D, of which D's two
+  decoders): 64 px 2.51 M / 0.69 M
+  (0.09 M); 128 px 4.40 M / 2.85 M (0.38 M); 256 px 6.25 M / 6.20 M (1.07 M). At width
+  64: 5.44 M / 1.75 M, 10.29 M / 7.28 M, 15.01 M / 15.87 M (dcgan4: 3.58 M / 2.77 M).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from landgan.models.dcgan import init_weights
+from landgan.models.spec import NetArgs
+
+RESOLUTIONS = (64, 128, 256)
+# (low side, high side) of each skip-layer excitation, per output resolution.
+SLE_PAIRS = {64: ((4, 32), (8, 64)), 128: ((4, 64), (8, 128)), 256: ((8, 128), (16, 256))}
+FINAL = 8  # side of D's last feature map
+PART = 16  # side of the map whose quadrants the part decoder reads
+
+
+def plan(resolution: int, width: int, side: int) -> int:
+    """Channels of a side x side map: ``width`` at R/2, doubling per halving, capped at 8x."""
+    return max(1, min(8 * width, width * resolution // (2 * side)))
+
+
+def _sizes(start: int, stop: int) -> list[int]:
+    """start, 2*start, ..., stop."""
+    return [start << i for i in range((stop // start).bit_length())]
+
+
+class GLU(nn.Module):
+    """Gated linear unit over channels: first half * sigmoid(second half)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Not F.glu: its backward hands a channels-last input an NCHW gradient, which
+        # sends the BatchNorm backward before it down a path ~5x slower on CPU.
+        a, b = x.chunk(2, 1)
+        return a * torch.sigmoid(b)
+
+
+def up_block(c_in: int, c_out: int) -> nn.Sequential:
+    """Double the side: nearest x2, conv3x3 to 2*c_out, BN, GLU (halves to c_out)."""
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                         nn.Conv2d(c_in, 2 * c_out, 3, 1, 1, bias=False),
+                         nn.BatchNorm2d(2 * c_out), GLU())
+
+
+class SkipExcitation(nn.Module):
+    """(low, high) -> high * gate(low): per-channel gates of a high-res map from a low-res one."""
+
+    def __init__(self, c_low: int, c_high: int, low: int, high: int):
+        super().__init__()
+        self.low, self.high = low, high  # the sides it joins, for inspection
+        pool = nn.AvgPool2d(low // 4) if low > 4 else nn.Identity()
+        self.net = nn.Sequential(pool, nn.Conv2d(c_low, c_high, 4, bias=False),
+                                 nn.LeakyReLU(0.1), nn.Conv2d(c_high, c_high, 1, bias=False),
+                                 nn.Sigmoid())
+
+    def gate(self, low: torch.Tensor) -> torch.Tensor:
+        """Gates (N, C_high, 1, 1) in (0, 1) from the low-res map."""
+        return self.net(low)
+
+    def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        return high * self.gate(low)
+
+
+class FastGANGenerator(nn.Module):
+    """z (N, z_dim) [+ c (N, cond_dim)] -> image (N, 3, R, R) in [-1, 1]."""
+
+    def __init__(self, resolution: int, z_dim: int = 100, width: int = 32, cond_dim: int = 0):
+        super().__init__()
+        if resolution not in SLE_PAIRS:
+            raise ValueError(f"fastgan supports {RESOLUTIONS} px, not {resolution}")
+        self.z_dim, self.cond_dim, self.resolution = z_dim, cond_dim, resolution
+        self.sizes = _sizes(4, resolution)
+        ch = {s: plan(resolution, width, s) for s in self.sizes}
+        # The condition joins z before the first layer, which thus also embeds it.
+        self.project = nn.Linear(z_dim + cond_dim, 2 * ch[4] * 16, bias=False)
+        self.project_bn = nn.BatchNorm2d(2 * ch[4])
+        self.glu = GLU()
+        self.up = nn.ModuleList(up_block(ch[s // 2], ch[s]) for s in self.sizes[1:])
+        self.sle = nn.ModuleList(SkipExcitation(ch[lo], ch[hi], lo, hi)
+                                 for lo, hi in SLE_PAIRS[resolution])
+        self.to_rgb = nn.Sequential(nn.Conv2d(ch[resolution], 3, 3, 1, 1), nn.Tanh())
+        init_weights(self)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        if self.cond_dim:
+            z = torch.cat([z, c.to(z.dtype)], 1)
+        h = self.glu(self.project_bn(self.project(z).unflatten(1, (-1, 4, 4))))
+        gates = {m.high: m for m in self.sle}
+        lows = {m.low for m in self.sle}
+        kept = {4: h} if 4 in lows else {}
+        for side, block in zip(self.sizes[1:], self.up):
+            h = block(h)
+            if side in gates:
+                h = gates[side](kept[gates[side].low], h)
+            if side in lows:
+                kept[side] = h
+        return self.to_rgb(h)
+
+
+def spectral_normed(net: nn.Module) -> nn.Module:
+    """Spectral norm on every conv/linear weight of ``net`` (BatchNorm kept, as in FastGAN)."""
+    if isinstance(net, (nn.Conv2d, nn.Linear)):
+        return nn.utils.parametrizations.spectral_norm(net)  # in place: same module back
+    for child in net.children():
+        spectral_normed(child)
+    return net
+
+
+class DownBlock(nn.Module):
+    """Halve the side: mean of a conv4x4/2 + conv3x3 path and an avgpool + conv1x1 shortcut."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
+            nn.LeakyReLU(0.2, inplace=True))
+        self.skip = nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(c_in, c_out, 1, bias=False),
+                                  nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.main(x) + self.skip(x)) / 2
+
+
+def decoder(c_in: int, sides: list[int], chans: dict[int, int]) -> nn.Sequential:
+    """8x8 features -> RGB at sides[-1] through up blocks; tanh output like the images."""
+    layers: list[nn.Module] = []
+    for side in sides[1:]:
+        layers.append(up_block(c_in, chans[side]))
+        c_in = chans[side]
+    return nn.Sequential(*layers, nn.Conv2d(c_in, 3, 3, 1, 1), nn.Tanh())
+
+
+class FastGANDiscriminator(nn.Module):
+    """image (N, 3, R, R) [+ c] -> one logit per image; decoders for the self-supervised loss."""
+
+    def __init__(self, resolution: int, width: int = 32, cond_dim: int = 0,
+                 spectral: bool = True):
+        super().__init__()
+        if resolution not in SLE_PAIRS:
+            raise ValueError(f"fastgan supports {RESOLUTIONS} px, not {resolution}")
+        self.resolution = resolution
+        sides = _sizes(FINAL, resolution // 2)[::-1]  # R/2, R/4, ..., 8
+        ch = {s: plan(resolution, width, s) for s in sides}
+        self.stem = nn.Sequential(nn.Conv2d(3, ch[sides[0]], 4, 2, 1),
+                                  nn.LeakyReLU(0.2, inplace=True))
+        self.blocks = nn.ModuleList(DownBlock(ch[a], ch[b]) for a, b in zip(sides, sides[1:]))
+        self.part_index = sides.index(PART) - 1  # the block whose output is 16x16
+        c8 = ch[FINAL]
+        self.head = nn.Sequential(nn.Conv2d(c8, c8, 1, bias=False), nn.BatchNorm2d(c8),
+                                  nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(c8, 1, 4))
+        # Projection discriminator (Miyato & Koyama 2018): logit += <embed(c), features>.
+        self.embed = nn.Linear(cond_dim, c8, bias=False) if cond_dim else None
+        # Decoders a quarter as wide as D: cheap, so the features must carry the content.
+        rec = sides[::-1]  # 8, 16, ..., R/2: both decoders end at R/2
+        dch = {s: max(4, ch[s] // 4) for s in rec}
+        self.decode_all = decoder(c8, rec, dch)
+        self.decode_part = decoder(ch[PART], rec, dch)
+        init_weights(self)  # before spectral norm, which then reads these weights
+        if spectral:  # the scoring path only: the decoders never reach the logit
+            for net in (self.stem, self.blocks, self.head, self.embed):
+                if net is not None:
+                    spectral_normed(net)
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(16x16 map, 8x8 map) of an image batch."""
+        h, f16 = self.stem(x), None
+        for i, block in enumerate(self.blocks):
+            h = block(h)
+            if i == self.part_index:
+                f16 = h
+        return f16, h
+
+    def _logits(self, f8: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        # Mean over the 5x5 patch scores: a logit per image, PatchGAN-style evidence.
+        out = self.head(f8).mean((1, 2, 3))
+        if self.embed is not None:
+            # Mean-pooled, not summed: the scale of the head's patch mean above.
+            out = out + (self.embed(c.to(f8.dtype)) * f8.mean((2, 3))).sum(1)
+        return out
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self._logits(self.features(x)[1], c)
+
+    def real_logits_and_recon_loss(self, x: torch.Tensor, c: torch.Tensor | None = None,
+                                   part: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, L1 reconstruction loss) of real images; ``part`` 0..3 picks the quadrant
+        (row-major: 0 top-left, 3 bottom-right), drawn from the global RNG when None."""
+        if part is None:
+            part = int(torch.randint(4, ()))
+        elif part not in range(4):
+            raise ValueError(f"part must be 0..3, not {part}")
+        f16, f8 = self.features(x)
+        row, col = divmod(part, 2)
+        half, q = PART // 2, self.resolution // 2
+        crop = f16[:, :, row * half:(row + 1) * half, col * half:(col + 1) * half]
+        quarter = x[:, :, row * q:(row + 1) * q, col * q:(col + 1) * q]
+        rec_all, rec_part = self.decode_all(f8), self.decode_part(crop)
+        side = rec_all.shape[-1]
+        target_all = F.interpolate(x, size=side, mode="area")
+        target_part = F.interpolate(quarter, size=side, mode="area")
+        loss = F.l1_loss(rec_all, target_all.to(rec_all.dtype)) + \
+            F.l1_loss(rec_part, target_part.to(rec_part.dtype))
+        return self._logits(f8, c), loss
+
+
+def build_fastgan(args: NetArgs) -> tuple[nn.Module, nn.Module]:
+    """(FastGANGenerator, FastGANDiscriminator) at 64, 128 or 256 px."""
+    if args.resolution not in RESOLUTIONS:
+        raise ValueError(f"fastgan supports {RESOLUTIONS} px, not {args.resolution}")
+    return (FastGANGenerator(args.resolution, args.z_dim, args.g_width, args.cond_dim),
+            FastGANDiscriminator(args.resolution, args.d_width, args.cond_dim))
