@@ -262,3 +262,19 @@ def test_torchrun_equals_one_process_and_resumes_across_process_counts(tmp_path)
     assert_same_training(load_checkpoint(checkpoint_path(two, 6))["models"],
                          load_checkpoint(checkpoint_path(one, 6))["models"], init,
                          "2 procs to step 4, then 1 proc")
+
+
+def test_torchrun_trains_the_default_fastgan(tmp_path):
+    """fastgan under torchrun (SyncBN, spectral norm, per-rank reconstruction quarters):
+    two processes train, rank 0 alone writes, and the run resumes in one process."""
+    proc = _torchrun(tmp_path, "--data=synthetic", "--synthetic-count=32", "--resolution=64",
+                     "--g-width=8", "--d-width=8", "--z-dim=16", "--batch-size=8", "--steps=2",
+                     "--sample-every=0", "--log-every=1", "--out=runs")
+    _finish(proc)
+    (run,) = (tmp_path / "runs").iterdir()
+    state = load_checkpoint(checkpoint_path(run, 2))
+    assert state["config"]["model"] == "fastgan" and "loss/recon" in (run / "log.txt").read_text()
+    assert all(torch.isfinite(t).all() for t in state["models"]["G_ema"].values()
+               if t.is_floating_point())
+    assert train(TrainConfig(out=str(tmp_path / "runs")), resume=str(run),
+                 overrides={"steps": 3}, progress=False) == run

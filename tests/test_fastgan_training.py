@@ -111,3 +111,16 @@ def test_guard_rolls_back_a_diverged_fastgan(tmp_path, blobs64, monkeypatch):
     monkeypatch.setattr(trainer_module.FastGANTrainer, "_d_real", poisoned)
     run = train(_cfg(tmp_path, blobs64, steps=4), progress=False)
     assert "rolled back" in (run / "log.txt").read_text()
+
+
+def test_generate_cli_and_ui_engine_serve_a_conditional_fastgan(tmp_path):
+    from landgan.ui.engine import Engine  # the UI package is the top layer: only this test needs it
+    run = train(_cfg(tmp_path / "runs", "synthetic", synthetic_count=16, steps=1, conditional=True),
+                progress=False)
+    assert main(["generate", str(run), "--composition", "sky=0.5,water=0.5", "--n", "4",
+                 "--out", str(tmp_path / "g.png")]) == 0
+    eng = Engine(tmp_path / "runs", scratch=tmp_path / "ui")
+    (name,) = eng.checkpoints()
+    images, _ = eng.generate(name, 2, 0, None, torch.tensor([0.5, 0, 0, 0.5, 0]))
+    assert len(images) == 2 and images[0].shape == (64, 64, 3)
+    assert eng.interpolate(name, (1, 2), (torch.full((5,), 0.2),) * 2, 3, None).shape == (3, 64, 64, 3)
