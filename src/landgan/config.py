@@ -15,6 +15,7 @@ import dataclasses
 import inspect
 import io
 import json
+import math
 import tokenize
 from dataclasses import dataclass
 from functools import lru_cache
@@ -133,31 +134,50 @@ class TrainConfig:
         get_model(self.model)
         if self.loss not in LOSSES:
             raise UserError(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
-        for name in ("batch_size", "z_dim", "g_width", "d_width", "resolution", "synthetic_count"):
-            if getattr(self, name) <= 0:
-                raise UserError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("steps", "sample_every", "ckpt_every", "log_every", "keep"):
-            if getattr(self, name) < 0:
-                raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_ranges(self)
         if self.amp not in ("auto", "native", "bf16", "fp16", "off"):
             raise UserError(f"unknown --amp {self.amp!r}; choose auto, native, bf16, fp16 or off")
         if self.preset and self.preset not in PRESETS:
             raise UserError(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}")
         if self.optimizer not in ("adam", "rmsprop"):
             raise UserError(f"unknown optimizer {self.optimizer!r}; choose adam or rmsprop")
-        if self.eval_metric not in ("kid", "fid") or self.eval_n < 2 or self.eval_every < 0:
-            raise UserError("--eval-metric must be kid or fid, --eval-n >= 2, --eval-every >= 0")
+        if self.eval_metric not in ("kid", "fid"):
+            raise UserError(f"unknown --eval-metric {self.eval_metric!r}; choose kid or fid")
         if self.balance not in ("off", "adaptive"):
             raise UserError(f"unknown --balance {self.balance!r}; choose off or adaptive")
-        if self.d_steps < 1 or self.r1_every < 1 or min(self.clip, self.gp, self.r1) < 0:
-            raise UserError("d_steps and r1_every must be >= 1; clip, gp and r1 >= 0")
         if self.diffaug:
             parse_policy(self.diffaug)
-        if self.minutes < 0 or self.lr_g <= 0 or self.lr_d <= 0:
-            raise UserError("minutes must be >= 0 and learning rates > 0")
         if self.steps == 0 and self.minutes == 0:
             raise UserError("give a budget: --steps N and/or --minutes M")
         return self
+
+
+# Field -> (lowest, highest) accepted, inclusive (None: no bound). Every number must also be
+# finite. Upper bounds stop absurd sizes (z_dim 10**12) before anything is allocated, and
+# keep seeds inside what torch's generators take after landgan's small offsets.
+RANGES = {
+    "resolution": (1, 4096), "batch_size": (1, 65536), "z_dim": (1, 65536),
+    "g_width": (1, 8192), "d_width": (1, 8192), "synthetic_count": (1, 10_000_000),
+    "steps": (0, None), "minutes": (0, 1e7), "sample_every": (0, None), "ckpt_every": (0, None),
+    "keep": (0, None), "log_every": (1, None), "eval_every": (0, None), "eval_n": (2, 1_000_000),
+    "d_steps": (1, 1000), "r1_every": (1, None), "clip": (0, None), "gp": (0, None),
+    "r1": (0, None), "beta1": (0, 0.99999), "beta2": (0, 0.99999999), "ema_kimg": (0, None),
+    "ema_rampup": (0, 1), "seed": (0, 2**31 - 1),
+}
+POSITIVE = ("lr_g", "lr_d")  # must be > 0 (and finite)
+
+
+def check_ranges(cfg: TrainConfig) -> None:
+    """One clear UserError for the first number that is non-finite or out of range."""
+    for name, (lo, hi) in RANGES.items():
+        v = getattr(cfg, name)
+        if not math.isfinite(v) or v < lo or (hi is not None and v > hi):
+            span = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
+            raise UserError(f"--{name.replace('_', '-')} must be {span}, got {v!r}")
+    for name in POSITIVE:
+        v = getattr(cfg, name)
+        if not math.isfinite(v) or v <= 0:
+            raise UserError(f"--{name.replace('_', '-')} must be a finite number > 0, got {v!r}")
 
 
 @lru_cache(maxsize=None)

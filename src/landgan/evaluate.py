@@ -27,7 +27,7 @@ from landgan.metrics.evaluate import (evaluate_model, evaluate_real, format_tabl
 from landgan.metrics.inception import load_feature_extractor
 from landgan.metrics.is_classifier import IS_UNAVAILABLE, load_is_classifier
 from landgan.metrics.sources import image_source_features
-from landgan.sampling import load_generator, sample_images
+from landgan.sampling import check_seed_and_truncation, load_generator, sample_images
 
 HELD_OUT_SEED_OFFSET = 7919  # synthetic "real" images come from seeds training never used
 
@@ -109,6 +109,7 @@ def evaluate(targets: list[str], o: EvalOptions | None = None) -> list[dict]:
     """Score every target and real dataset; optionally write JSON and a Table-3 Markdown."""
     o = dataclasses.replace(o or EvalOptions())
     o.device = resolve_device(o.device)  # a bad --device fails here, before any work
+    check_seed_and_truncation(o.seed, o.truncation)
     if not targets and not o.real:
         raise UserError("nothing to evaluate: give checkpoints/run folders/image folders, "
                         "or --real DATASET")

@@ -13,7 +13,8 @@ from PIL import Image
 
 from landgan.errors import UserError
 from landgan.grid import save_grid
-from landgan.sampling import load_generator, nearest_seen, parse_condition, sample_images
+from landgan.sampling import (check_seed_and_truncation, load_generator, nearest_seen,
+                              parse_condition, sample_images)
 
 
 def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
@@ -25,6 +26,7 @@ def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
     """
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
+    check_seed_and_truncation(seed, truncation)  # before anything is loaded
     out = Path(out)
     as_grid = out.suffix.lower() == ".png"
     if out.exists() and not force and (as_grid or not out.is_dir() or any(out.iterdir())):

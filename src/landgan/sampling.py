@@ -7,6 +7,7 @@ seed always gives the same images, at any batch size.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from landgan.errors import UserError
 from landgan.images import to_uint8
 from landgan.models import build_models
 from landgan.models.stackgan import stage1_config_of
+
+MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
 
 
 def load_generator(ckpt: str | Path, device: str | torch.device = "cpu", ema: bool = True,
@@ -71,30 +74,41 @@ def nearest_seen(cond: torch.Tensor, bank: torch.Tensor | None, names: list[str]
             f"(L1 distance {float(dist[i]):.2f}); the nearest seen was {near}")
 
 
+def check_seed_and_truncation(seed: int, truncation: float | None) -> None:
+    """UserError unless ``seed`` fits a torch generator and ``truncation`` is finite and > 0."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed must be a whole number between 0 and {MAX_SEED}, got {seed!r}")
+    if truncation is not None and not (math.isfinite(truncation) and truncation > 0):
+        raise UserError(f"--truncation must be a finite number > 0, got {truncation}")
+
+
 def sample_latents(n: int, z_dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
     """``n`` latents from N(0, I), or truncated to [-t, t] per coordinate when ``truncation``."""
+    check_seed_and_truncation(seed, truncation)
     g = torch.Generator().manual_seed(seed)
     z = torch.empty(n, z_dim)
     if truncation is None:
         return z.normal_(generator=g)
-    if truncation <= 0:
-        raise UserError(f"--truncation must be positive, got {truncation}")
     return torch.nn.init.trunc_normal_(z, 0.0, 1.0, -truncation, truncation, generator=g)
 
 
 def parse_condition(spec: str, names: list[str]) -> tuple[torch.Tensor, str | None]:
     """``"mountain=0.6,sea=0.4"`` -> a vector over ``names`` summing to 1, and a note if rescaled.
 
-    Names left out get 0. Unknown names, negative or non-numeric values and an all-zero
-    request are user errors that list the valid names.
+    Names left out get 0. Unknown or repeated names, negative, non-numeric or huge values
+    and an all-zero request are user errors that list the valid names.
     """
     valid = ", ".join(names)
-    vec = torch.zeros(len(names))
+    vec = torch.zeros(len(names), dtype=torch.float64)  # float32 would overflow at 1e39
+    seen = set()
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, _, value = part.partition("=")
         name = name.strip()
         if name not in names:
             raise UserError(f"unknown condition {name!r}; this model knows: {valid}")
+        if name in seen:
+            raise UserError(f"{name!r} is given twice; give each of {valid} at most once")
+        seen.add(name)
         try:
             v = float(value)
         except ValueError:
@@ -103,12 +117,15 @@ def parse_condition(spec: str, names: list[str]) -> tuple[torch.Tensor, str | No
             raise UserError(f"{part!r}: values must be finite and >= 0 (names: {valid})")
         vec[names.index(name)] = v
     total = float(vec.sum())
+    if not math.isfinite(total):
+        raise UserError(f"the proportions are too large to add up; give fractions such as "
+                        f"{names[0]}=0.6 (names: {valid})")
     if total <= 0:
         raise UserError(f"the proportions are all zero; give at least one of: {valid}")
     note = None
     if abs(total - 1) > 1e-6:
         note = f"proportions summed to {total:g}; renormalised to sum to 1"
-    return vec / total, note
+    return (vec / total).float(), note
 
 
 @torch.no_grad()
