@@ -74,3 +74,17 @@ def test_guard_checks_the_ema_generator():
         next(tr.G_ema.parameters()).fill_(float("nan"))  # only the EMA copy goes bad
     assert not guard.check({"loss/d": torch.tensor(1.0)})  # caught: rolled back
     assert all(torch.isfinite(p).all() for p in tr.G_ema.parameters())
+
+
+def test_kid_spread_uses_subsets_smaller_than_the_sets():
+    """At n = 1,000 the spread is over subsets of 500, not 0 from whole-set 'subsets'."""
+    import numpy as np
+
+    from landgan.metrics.evaluate import score_features
+    from landgan.metrics.tables import format_table
+
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(1000, 8)), rng.normal(size=(1000, 8)) + 0.2
+    row = score_features(real, fake, ("kid",), kid_subsets=20)
+    assert row["kid_subset_size"] == 500 and row["kid_std"] > 0
+    assert "20 x 500" in format_table([row])

@@ -96,8 +96,9 @@ def score_features(real: np.ndarray | None, fake: np.ndarray | None,
 
     ``is`` uses ``fake_logits`` only (raises :class:`UserError` with the reason IS is
     unavailable when they are None); the others compare ``real`` with ``fake``.
-    Returns a flat dict: fid, kid_mean, kid_std, precision, recall, is_mean, is_std,
-    n_real, n_fake -- only the keys of the metrics asked for.
+    Returns a flat dict: fid, kid_mean, kid_std (the spread over ``kid_subsets`` subsets of
+    ``kid_subset_size``, both also returned), precision, recall, is_mean, is_std, n_real,
+    n_fake -- only the keys of the metrics asked for.
     """
     metrics = _check_metrics(metrics)
     out: dict = {}
@@ -108,8 +109,12 @@ def score_features(real: np.ndarray | None, fake: np.ndarray | None,
     if "fid" in metrics:
         out["fid"] = fid_from_features(real, fake)
     if "kid" in metrics:
+        # Subsets of at most half the smaller set: subsets as large as the sets would all be
+        # the same samples, and their spread a meaningless 0.
+        size = max(2, min(kid_subset_size, len(real) // 2, len(fake) // 2))
         out["kid_mean"], out["kid_std"] = kid(real, fake, subsets=kid_subsets,
-                                              subset_size=kid_subset_size, seed=seed)
+                                              subset_size=size, seed=seed)
+        out["kid_subsets"], out["kid_subset_size"] = kid_subsets, size
     if "pr" in metrics:
         out["precision"], out["recall"] = precision_recall(real, fake, k=pr_k)
     if "is" in metrics:

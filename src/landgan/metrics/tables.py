@@ -31,6 +31,8 @@ def _cells(row: dict) -> dict[str, str]:
         "res": _num(row, "resolution", "d"), "n real": _num(row, "n_real", "d"),
         "n gen": _num(row, "n_fake", "d"), "IS": _pm(row, "is_mean", "is_std", ".2f"),
         "FID": _num(row, "fid", ".2f"), "KID": _pm(row, "kid_mean", "kid_std", ".4f"),
+        "KID subsets": (f"{row['kid_subsets']} x {row['kid_subset_size']}"
+                        if row.get("kid_subset_size") else DASH),
         "precision": _num(row, "precision", ".3f"), "recall": _num(row, "recall", ".3f"),
     }
 
