@@ -88,3 +88,26 @@ def test_kid_spread_uses_subsets_smaller_than_the_sets():
     row = score_features(real, fake, ("kid",), kid_subsets=20)
     assert row["kid_subset_size"] == 500 and row["kid_std"] > 0
     assert "20 x 500" in format_table([row])
+
+
+def test_resuming_a_loose_checkpoint_writes_nothing_beside_it(tmp_path):
+    """A checkpoint copied out of its run starts a new numbered run under --out."""
+    import shutil
+
+    from conftest import dcgan4_config
+    from landgan.checkpoint import list_checkpoints
+    from landgan.train.loop import train
+
+    run = train(dcgan4_config(data="synthetic", synthetic_count=16, resolution=32, g_width=8,
+                              d_width=8, batch_size=8, steps=1, sample_every=0,
+                              out=str(tmp_path / "runs")), progress=False)
+    home = tmp_path / "home"
+    (home / "sub").mkdir(parents=True)
+    loose = home / "sub" / "model.pt"
+    shutil.copy(list_checkpoints(run)[-1], loose)
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
+    new = train(TrainConfig(), resume=str(loose), overrides={"steps": 2, "out": str(tmp_path / "runs")},
+                progress=False)
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before
+    assert new.parent == tmp_path / "runs" and new != run and new.name.startswith("00001-")
+    assert [p.name for p in list_checkpoints(new)] == ["step_0000002.pt"]

@@ -134,6 +134,21 @@ def remove_stale_temporaries(run_dir: str | Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def run_dir_of(ckpt: str | Path) -> Path | None:
+    """The run folder a checkpoint belongs to, or None for a loose file.
+
+    A checkpoint belongs to a run when it sits in ``RUN/checkpoints/`` and ``RUN`` is a
+    numbered run folder or holds a run's ``config.json``; anywhere else (a copied file,
+    the home folder) resuming must not write into its surroundings.
+    """
+    ckpt = Path(ckpt)
+    run = ckpt.parent.parent
+    numbered = re.match(r"^\d{5}-", run.name) is not None
+    if ckpt.parent.name == CKPT_DIR and (numbered or (run / "config.json").is_file()):
+        return run
+    return None
+
+
 def new_run_dir(root: str | Path, tag: str) -> Path:
     """Create the next numbered folder under ``root`` (created if needed)."""
     root = Path(root)

@@ -20,7 +20,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from landgan.checkpoint import (checkpoint_path, load_latest, new_run_dir, prune_checkpoints,
-                                remove_stale_temporaries, save_checkpoint)
+                                remove_stale_temporaries, run_dir_of, save_checkpoint)
 from landgan.config import TrainConfig
 from landgan.data.dataset import condition_matrix
 from landgan.device import resolve_device
@@ -35,7 +35,7 @@ from landgan.train.evaluator import TrainingEvaluator
 from landgan.train.guard import DivergenceGuard, GracefulStop
 
 # Fields a resumed run may change; anything else would make it a different run.
-RESUME_OVERRIDES = {"steps", "minutes", "sample_every", "ckpt_every", "log_every", "device", "keep",
+RESUME_OVERRIDES = {"out", "steps", "minutes", "sample_every", "ckpt_every", "log_every", "device", "keep",
                     "eval_every", "eval_n", "eval_metric", "amp", "channels_last", "compile"}
 GRID_SIZE = 64
 
@@ -102,10 +102,11 @@ def _train(cfg: TrainConfig, device: torch.device, dist: Distributed, ckpt: Path
         trainer.load_state_dict(state)
         if evaluator:
             evaluator.load_state_dict(state.get("eval", {}))
-        run_dir = ckpt.parent.parent
+    run_dir = run_dir_of(ckpt) if state is not None else None
+    if run_dir is not None:
         if dist.is_main:
             remove_stale_temporaries(run_dir)
-    else:
+    else:  # a new run, or a loose checkpoint: a fresh numbered folder, nothing written beside it
         tag = f"{cfg.model}-{Path(cfg.data).name}-{cfg.resolution}"
         run_dir = dist.run_on_main(lambda: new_run_dir(cfg.out, tag))
     dist.seed_noise(cfg.seed, trainer.step, (state or {}).get("rng", {}).get("torch_ranks"))
