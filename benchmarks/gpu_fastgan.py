@@ -20,18 +20,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from landgan.config import TrainConfig
-from landgan.data.dataset import open_dataset, save_dataset
-from landgan.data.prepare import prepare_dataset
 from landgan.device import resolve_device
 from landgan.metrics.inception import load_feature_extractor
 from landgan.metrics.scores import fid_from_features, kid
 from landgan.sampling import load_generator, sample_images
 from landgan.train import get_trainer
 from landgan.train.loop import train
+# The held-out split of time_to_quality.py (same photos, same seed), so the GPU figures are
+# scored against exactly the photos the CPU comparison held out.
+from time_to_quality import split_photos
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,15 +54,6 @@ def step_speed(res: int, batch: int, amp: str, device: torch.device, steps: int,
     if device.type == "cuda":
         torch.cuda.synchronize()
     return steps * batch / (time.perf_counter() - t0)
-
-
-def split(photos: Path, work: Path, res: int, held_out: int) -> tuple[Path, np.ndarray]:
-    """(training dataset, held-out uint8 images) from a folder of photos."""
-    prepare_dataset(photos, work / "all", res, progress=False)
-    images = np.asarray(open_dataset(work / "all").images)
-    perm = np.random.default_rng(0).permutation(len(images))
-    ds = save_dataset(work / "train", images[np.sort(perm[held_out:])], {"source": str(photos)})
-    return Path(ds), images[np.sort(perm[:held_out])]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -91,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
                   flush=True)
     batch, amp = max(speeds, key=speeds.get)
     work = Path(tempfile.mkdtemp(prefix="landgan-gpu-"))
-    data, held = split(Path(args.photos), work, args.resolution, args.held_out)
+    data, held = split_photos(Path(args.photos), work, args.held_out, args.resolution)
     cfg = TrainConfig.for_model(model="fastgan", data=str(data), resolution=args.resolution,
                                 batch_size=batch, amp=amp, device=str(device), steps=0,
                                 minutes=args.minutes, out=args.out or str(work / "runs"),
