@@ -54,7 +54,7 @@ class AETrainer(Trainer):
     """Owns the decoder G, its EMA copy G_ema, the encoder E, one optimiser and the RNG."""
 
     def __init__(self, cfg, device: torch.device, dist: Distributed | None = None):
-        _, self.E = self.setup(cfg, device, dist)
+        self.E = self.setup(cfg, device, dist)
         self.variational = isinstance(self.E, VAEEncoder)
         # The autoencoder's G wraps the decoder in the fitted Gaussian; training
         # feeds codes to the decoder itself.

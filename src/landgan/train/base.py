@@ -69,8 +69,9 @@ class Trainer(ABC):
         self.cond_source = source
 
     def setup(self, cfg, device: torch.device, dist: Distributed | None,
-              **net_extra) -> tuple[nn.Module, nn.Module]:
-        """The shared construction; returns (G, second network) on ``device``.
+              **net_extra) -> nn.Module:
+        """The shared construction; sets G and G_ema; returns the second network
+        (D or the encoder) on ``device``.
 
         ``net_extra`` goes to the model builder (StackGAN's stage I).
         """
@@ -89,7 +90,7 @@ class Trainer(ABC):
         self.zgen = torch.Generator().manual_seed(cfg.seed + 1)
         self.step = self.nimg = self.batches = 0
         self.cond_source: Batch | None = None
-        return self.G, other
+        return other
 
     def sample_z(self, n: int) -> torch.Tensor:
         """``n`` latents for this process's share of the batch."""

@@ -45,7 +45,7 @@ class GANTrainer(Trainer):
 
     def __init__(self, cfg, device: torch.device, dist: Distributed | None = None,
                  **net_extra):
-        _, self.D = self.setup(cfg, device, dist, **net_extra)
+        self.D = self.setup(cfg, device, dist, **net_extra)
         # Compiled views share parameters with G and D, whose state_dicts stay plain.
         self.G_fwd = torch.compile(self.G) if cfg.compile else self.G
         self.D_fwd = torch.compile(self.D) if cfg.compile else self.D
