@@ -84,9 +84,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("label", help="estimate each image's scene composition (for --conditional)")
     p.add_argument("dataset", help="a prepared dataset folder")
     p.add_argument("--force", action="store_true", help="replace existing conditions")
-    p.add_argument("--estimator", default="rules", choices=list(ESTIMATORS),
-                   help="rules: colour/position/texture, for photos (default); net: pixel "
-                   "network, near exact on procedural scenes only")
+    p.add_argument("--estimator", default="photo", choices=list(ESTIMATORS),
+                   help="; ".join(f"{k}: {v}" for k, v in ESTIMATORS.items()))
 
     p = sub.add_parser("export", help="write the generator as ONNX or TorchScript")
     p.add_argument("ckpt", help="checkpoint file or run folder")

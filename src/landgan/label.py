@@ -1,13 +1,19 @@
 """``landgan label``: estimate scene composition (sky, mountain, snow, water, vegetation).
 
-Two built-in estimators, neither needing downloaded weights (:data:`ESTIMATORS`):
+Three built-in estimators, none needing downloaded weights (:data:`ESTIMATORS`):
 
-- ``rules`` (the default, for photographs): colour, position and texture rules, see
-  :mod:`landgan.label_rules`;
+- ``photo`` (the default, for photographs and images generated from them): a per-location
+  head on the FID Inception network's feature maps, fitted to people's judgements of
+  photos (``judged/``), see :mod:`landgan.metrics.photo_labeller`. Its weights ship with
+  the package;
+- ``rules``: colour, position and texture rules, see :mod:`landgan.label_rules`; no
+  network, but about 0.15 off people per element;
 - ``net``: a pixel classifier that is nearly exact on procedural scenes but does not
   transfer to photos. It is the yardstick for models trained on the procedural scenes.
 
-The network: a small fully convolutional pixel classifier is trained on the
+``benchmarks/label_accuracy.py`` measures all three against the judged photos.
+
+The ``net`` network: a small fully convolutional pixel classifier is trained on the
 procedural landscapes, whose element maps are exact, with heavy colour augmentation
 (gains, hue rotation, contrast, desaturation, noise, blur) so that it leans on colour
 relations, texture and position rather than on the renderer's exact palette. The
@@ -118,18 +124,24 @@ def _check_estimator(name: str) -> None:
 def estimate_with(name: str, images: np.ndarray) -> np.ndarray:
     """Composition fractions (N, 5) of uint8 NHWC images by the estimator called ``name``."""
     _check_estimator(name)
+    if name == "photo":
+        # start-up cost: the Inception network loads only when this estimator is used
+        from landgan.metrics.photo_labeller import label_photos
+
+        return label_photos(images)
     if name == "net":
         return estimate(load_estimator(), images)
     return rule_estimate(images, SIZE)
 
 
 ESTIMATORS = {  # name -> what it is good for (the CLI's --estimator choices)
-    "rules": "colour/position/texture rules; ranks photos sensibly",
+    "photo": "Inception features + head fitted to people's judgements; for photos (default)",
+    "rules": "colour/position/texture rules; no network, ~0.15 off people per element",
     "net": "pixel network trained on procedural masks; near exact on procedural scenes",
 }
 
 
-def label_dataset(path: str | Path, force: bool = False, estimator: str = "rules") -> np.ndarray:
+def label_dataset(path: str | Path, force: bool = False, estimator: str = "photo") -> np.ndarray:
     """Estimate every image's composition and store it as the dataset's conditions."""
     _check_estimator(estimator)  # before reading the dataset
     ds = open_dataset(path)

@@ -21,7 +21,7 @@ import importlib.util
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -139,6 +139,11 @@ class FIDInception(InceptionTrunk):
     def forward(self, x: Tensor) -> Tensor:
         # channels-last is the layout oneDNN convolutions run fastest in on CPU.
         return super().forward(x.contiguous(memory_format=torch.channels_last))
+
+    def feature_maps(self, x: Tensor, names: Sequence[str]) -> dict[str, Tensor]:
+        """Spatial maps of the named mixed blocks (see :meth:`InceptionTrunk.feature_maps`)
+        for the same input as :meth:`forward`; channels-last tensors."""
+        return super().feature_maps(x.contiguous(memory_format=torch.channels_last), names)
 
 
 def resize_matrix(n_in: int, n_out: int) -> Tensor:

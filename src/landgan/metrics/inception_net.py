@@ -27,6 +27,7 @@ Speed-ups over a straight port (all exact up to float rounding):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -216,6 +217,10 @@ class BlockE(nn.Module):
                           self.branch3x3dbl_3a(bd), self.branch3x3dbl_3b(bd), bp], 1)
 
 
+BLOCKS = ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+          "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")  # the mixed blocks, input first
+
+
 class InceptionTrunk(nn.Module):
     """Inception-v3 from pixels to the 2048-d average-pooled features.
 
@@ -244,14 +249,26 @@ class InceptionTrunk(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, 3, H, W) float in the weights' input range -> (N, 2048) pooled features."""
+        x = self.feature_maps(x, ("Mixed_7c",))["Mixed_7c"]
+        return x.mean(dim=(2, 3))  # = the 8x8 average pool at 299 px input
+
+    def feature_maps(self, x: Tensor, names: Sequence[str]) -> dict[str, Tensor]:
+        """The spatial outputs of the blocks ``names`` (of :data:`BLOCKS`), by name.
+
+        Stops after the last block asked for, so early maps cost only what they need.
+        """
+        unknown = set(names) - set(BLOCKS)
+        if unknown or not names:
+            raise ValueError(f"unknown Inception blocks {sorted(unknown)}; choose from {BLOCKS}")
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = F.max_pool2d(x, 3, stride=2)
         x = F.max_pool2d(self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x)), 3, stride=2)
-        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b,
-                      self.Mixed_6c, self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b,
-                      self.Mixed_7c):
-            x = block(x)
-        return x.mean(dim=(2, 3))  # = the 8x8 average pool at 299 px input
+        out = {}
+        for name in BLOCKS[:max(BLOCKS.index(n) for n in names) + 1]:
+            x = getattr(self, name)(x)
+            if name in names:
+                out[name] = x
+        return out
 
 
 @torch.no_grad()
