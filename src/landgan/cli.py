@@ -59,15 +59,19 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
     p.add_argument("--force", action="store_true", help="replace an existing dataset at --out")
     p.add_argument("--max-pixels", type=int, default=None, metavar="N",
-                   help="skip images announcing more than N pixels (decompression bombs), and files "
-                   "or zip members over 8*N bytes (default: 89478485, Pillow's limit)")
+                   help="skip images announcing more than N pixels (decompression bombs), and files, "
+                   "zip members or decodes needing over 8*N bytes: a worker's memory bound "
+                   "(default: 89478485, Pillow's limit)")
+    p.add_argument("--follow-links", action="store_true", help="also read links (to files or "
+                   "folders) that lead out of SRC; by default they are skipped and listed")
 
     _add_train(sub)
 
     p = sub.add_parser("generate", help="generate images from a checkpoint")
     p.add_argument("ckpt", help="checkpoint file or run folder (its latest checkpoint)")
     p.add_argument("--out", required=True, help="a .png path for one grid, or a folder for single PNGs")
-    p.add_argument("--n", type=int, default=64, help="number of images")
+    p.add_argument("--n", type=int, default=64, help="number of images (a .png grid holds at "
+                   "most 4096 and 2^25 pixels; a folder any number, written 64 at a time)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--truncation", type=float, default=None, help="sample z from N(0,1) truncated to [-t, t]")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA copy")
@@ -166,7 +170,8 @@ def _run_evaluate(args: argparse.Namespace) -> None:
 def _dispatch(args: argparse.Namespace) -> None:
     if args.verb == "prepare":
         report = prepare_dataset(args.src, args.out, args.resolution, force=args.force,
-                                 workers=args.workers, max_pixels=args.max_pixels)
+                                 workers=args.workers, max_pixels=args.max_pixels,
+                                 follow_links=args.follow_links)
         print(report.summary())
     elif args.verb == "train":
         _run_train(args)

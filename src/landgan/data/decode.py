@@ -12,17 +12,21 @@ report. Steps:
    There is no aspect-ratio limit.
 2. Decode fully with ``LOAD_TRUNCATED_IMAGES`` off, so a truncated or corrupt file
    is skipped instead of stored half grey. JPEGs use ``draft`` (a 1/2-1/8 DCT
-   scale) when that keeps a short side of 3x the target.
-3. Apply the EXIF orientation (``ImageOps.exif_transpose``; broken EXIF: as stored).
-4. To 8-bit RGB. Transparency is composited onto white (the colour under transparent
+   scale) when that keeps a short side of 3x the target. Before decoding, the file's
+   bytes plus the memory the decoded pixels take (counted per mode and format by
+   :func:`landgan.data.limits.decoded_bytes`) must fit ``BYTES_PER_PIXEL *
+   max_pixels``: a 16-bit or RGBA image costs more than an 8-bit grey one.
+3. Take the centre square (as stored) and shrink it by a whole factor with
+   ``Image.reduce`` (a box average) while 3x the target remains, converting to 8-bit
+   RGB a strip of rows at a time, so the conversion never holds a second full-size
+   copy. Transparency is composited onto white (the colour under transparent
    pixels is arbitrary; white is how viewers show it). 16-bit data ('I;16*', and
    'I' taken as 16-bit) is scaled by 255/65535, not clipped; 'F' is read as [0, 1]
    if its maximum is <= 1, else [0, 255]. CMYK, grayscale and palettes use
    Pillow's conversion (ICC profiles are not applied).
-5. Centre-crop to a square and ``resize(LANCZOS, box=crop, reducing_gap=3)``:
-   Pillow first shrinks by a whole factor with ``Image.reduce`` (a fast box
-   average) while 3x the target remains, then finishes with antialiased LANCZOS,
-   which also upsamples small images.
+4. Apply the EXIF orientation to the small square (broken EXIF: as stored).
+5. ``resize(LANCZOS, reducing_gap=3)`` to the target size: antialiased, and it also
+   upsamples small images.
 
 :class:`SourceDecoder` and :func:`decode_task` are the per-process worker that
 ``prepare`` runs in a ``multiprocessing.Pool``: they read from a folder or a zip
@@ -42,15 +46,21 @@ import zlib
 from contextlib import contextmanager, suppress
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile
+
+from landgan.data.limits import BYTES_PER_PIXEL, STRIP_PIXELS, decoded_bytes, read_member
 
 MIN_SIDE = 8  # a shorter side carries too little picture to be worth upsampling
 REDUCING_GAP = 3.0  # Pillow's docs: from ~3 on, indistinguishable from a plain LANCZOS
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default bomb limit, 1024**3 // 4 // 3
-BYTES_PER_PIXEL = 8  # file-size limit per allowed pixel: an uncompressed 16-bit RGBA image
 # Pillow names of the formats behind prepare's extensions (the JPEG opener also
 # returns the multi-picture JPEGs many cameras write, as format MPO).
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
+# EXIF orientation -> the transposition that shows the image upright (as ImageOps.exif_transpose)
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+            4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+            6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
 # What Pillow's plugins and C codecs raise on malformed data. Listed rather than a bare
 # ``Exception`` so that a bug of ours still surfaces; the fuzz test in
 # tests/test_hostile_images.py checks that nothing else escapes.
@@ -91,15 +101,48 @@ def decode_image(source: bytes | str | os.PathLike, resolution: int,
         data = read_image_file(source, BYTES_PER_PIXEL * max_pixels)
     with _pillow_settings():
         img = _open(data, resolution, max_pixels)
+        upright = None
         with suppress(Exception):  # broken EXIF: keep the image as stored
-            img = ImageOps.exif_transpose(img)
+            upright = _UPRIGHT.get(img.getexif().get(0x0112))
         try:
-            img = _to_rgb(img)
+            img = _shrink_to_rgb(img, resolution)
         except MemoryError:
-            raise SkipImage(_failure(data, MemoryError())) from None
+            raise SkipImage("too large: out of memory while converting") from None
         except BAD_DATA as e:  # Pillow has no conversion (e.g. from LAB)
             raise SkipImage(f"unsupported colour mode {img.mode}: {_describe(e)}") from None
-        return square_resize(img, resolution)
+        return square_resize(img.transpose(upright) if upright is not None else img, resolution)
+
+
+def _shrink_to_rgb(img: Image.Image, size: int) -> Image.Image:
+    """The centre square of ``img`` in 8-bit RGB, box-reduced while 3x ``size`` remains.
+
+    Worked a strip of rows at a time (a whole number of reduction blocks high, so the
+    result equals reducing the whole square), so the temporaries of the conversion
+    scale with :data:`STRIP_PIXELS`, not with the image: a 9400 x 9400 16-bit PNG
+    would otherwise pass through ~2 GB of float64 arrays.
+    """
+    s = min(img.size)
+    left, top = (img.width - s) // 2, (img.height - s) // 2
+    factor = max(1, int(s / (REDUCING_GAP * size)))
+    rows = factor * max(1, STRIP_PIXELS // (s * factor))
+    scale = _float_scale(img, rows)
+    out = Image.new("RGB", (-(-s // factor),) * 2)
+    for y in range(0, s, rows):
+        strip = _to_rgb(img.crop((left, top + y, left + s, top + min(s, y + rows))), scale)
+        out.paste(strip.reduce(factor) if factor > 1 else strip, (0, y // factor))
+    return out
+
+
+def _float_scale(img: Image.Image, rows: int) -> float:
+    """What 'F' pixels are multiplied by: 255 if the image's maximum is <= 1, else 1.
+
+    The maximum is the whole image's (NaN read as 0), found ``rows`` rows at a time.
+    """
+    if img.mode != "F":
+        return 1.0
+    top = max(np.nan_to_num(np.asarray(img.crop((0, y, img.width, y + rows)))).max(initial=0)
+              for y in range(0, img.height, rows))
+    return 255.0 if top <= 1.0 else 1.0
 
 
 def square_resize(img: Image.Image, resolution: int) -> np.ndarray:
@@ -175,10 +218,21 @@ def _open(data: bytes, size: int, max_pixels: int) -> Image.Image:
         raise SkipImage(f"too small: {w} x {h} pixels")
     try:
         img.draft(None, (int(REDUCING_GAP * size),) * 2)  # JPEG: DCT downscale; others: no-op
+        _check_memory(img, (w, h), len(data), max_pixels)
         img.load()
     except BAD_DATA as e:
         raise SkipImage(_failure(data, e)) from None
     return img
+
+
+def _check_memory(img: Image.Image, full: tuple[int, int], nbytes: int, max_pixels: int) -> None:
+    """Skip an image whose file and decoded pixels together exceed the worker's budget."""
+    fmt = "JPEG" if img.format == "MPO" else img.format
+    progressive = bool(img.info.get("progressive") or img.info.get("progression"))
+    need = nbytes + decoded_bytes(img.mode, len(img.getbands()), img.size, full, fmt, progressive)
+    if need > BYTES_PER_PIXEL * max_pixels:
+        raise SkipImage(f"too large: {full[0]} x {full[1]} {img.mode} pixels need "
+                        f"{need >> 20} MiB to decode (limit {BYTES_PER_PIXEL * max_pixels >> 20})")
 
 
 def _has_magic(data: bytes) -> bool:
@@ -210,15 +264,15 @@ def _describe(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Any Pillow mode -> 8-bit RGB (see the module docstring for the choices)."""
+def _to_rgb(img: Image.Image, float_scale: float = 1.0) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB (module docstring); 'F' is multiplied by ``float_scale``."""
     mode = img.mode
     if mode == "RGB":
         return img
     if mode.startswith("I;16") or mode in ("I", "F"):
         a = np.nan_to_num(np.asarray(img, dtype=np.float64))
         if mode == "F":
-            a = a * 255.0 if a.max(initial=0) <= 1.0 else a
+            a = a * float_scale
         else:
             a = a / 257.0  # 65535 -> 255
         return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L").convert("RGB")
@@ -240,14 +294,12 @@ class SourceDecoder:
         self.zip = zipfile.ZipFile(root) if is_zip else None  # one open per worker
 
     def _read_member(self, name: str) -> bytes:
-        # The declared size is checked before anything is inflated; a member that lies
-        # about it cannot get past it either: zipfile stops at the declared size, and
-        # the CRC check then fails.
-        nbytes = self.zip.getinfo(name).file_size
-        if nbytes > self.max_bytes:
-            raise SkipImage(f"too large: {nbytes} bytes uncompressed")
+        # Sizes and ratios were checked when the zip was listed (limits.zip_refusals);
+        # read_member bounds what is actually inflated, whatever the headers say.
         try:
-            return self.zip.read(name)
+            return read_member(self.zip, name, self.max_bytes)
+        except ValueError as e:
+            raise SkipImage(str(e)) from None
         except (RuntimeError, NotImplementedError) as e:  # encrypted, unknown compression
             raise SkipImage(f"unreadable zip member: {e}") from None
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
@@ -279,6 +331,9 @@ def init_worker(args: tuple) -> None:
     """Pool initializer: build this process's :class:`SourceDecoder` from ``args``."""
     global _WORKER
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the pool, quietly
+    # The parent's SIGTERM handler (which cleans up its temporaries) is inherited by
+    # fork; a worker has nothing to clean up and should just stop.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _WORKER = SourceDecoder(*args)
 
 

@@ -5,11 +5,12 @@ square, resized; its docstring lists every check and conversion) and stored in t
 format of :mod:`landgan.data.dataset`. A file that cannot be used is skipped with
 its reason; nothing a single file does stops the run.
 
-Folders are searched recursively, following links but reading each real folder once
-(so link loops end); a subfolder that cannot be read is listed as skipped. A .zip is
-read in memory, never extracted: members with absolute names or '..' are skipped as
-unsafe, members declaring over ``8 * max_pixels`` bytes as too large (zip bombs), and
-extra entries of a repeated name as duplicates. Names starting with '.' and
+Folders are searched recursively; links leading out of SRC are skipped unless
+``follow_links``, the others followed, each real folder read once (so link loops end);
+a subfolder that cannot be read is listed as skipped (:mod:`landgan.data.limits`). A
+.zip is read in memory, never extracted: members with absolute names or '..' are
+skipped as unsafe, zip bombs (by declared size, ratio and total, see limits) as too
+large, and extra entries of a repeated name as duplicates. Names starting with '.' and
 ``__MACOSX`` are ignored. Classes: if every stored image lies in a first-level
 subfolder, the sorted subfolder names are the classes and labels index them; any
 image directly in SRC means no classes (labels None). A zip whose entries share one
@@ -22,8 +23,11 @@ written as ``\\xNN`` escapes (see :func:`display_name`). Files are still read by
 their real names.
 
 A ``multiprocessing.Pool`` decodes; results arrive in order and are appended to
-``images.npy`` at once, so memory holds one image per worker, whatever the dataset
-size. Outputs get temporary names, renamed at the end, dataset.json last.
+``images.npy`` at once, so memory holds one image per worker (bounded by the budget of
+:mod:`landgan.data.limits`), whatever the dataset size. Outputs get temporary names
+(``*.tmp``), renamed at the end, dataset.json last. OUT is locked against a second
+prepare meanwhile; temporaries are removed on any error and on SIGTERM, and those left
+by a killed run (SIGKILL, power loss) are removed, and said so, by the next one.
 """
 
 from __future__ import annotations
@@ -37,12 +41,14 @@ from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field
 from multiprocessing import Pool
-from pathlib import Path, PurePath
+from pathlib import Path
 
 from tqdm import tqdm
 
 from landgan.data.dataset import FORMAT_VERSION, IMAGES_FILE, META_FILE
 from landgan.data.decode import DEFAULT_MAX_PIXELS, SourceDecoder, decode_task, init_worker
+from landgan.data.limits import (BYTES_PER_PIXEL, claim_out, sigterm_unwinds, walk_folder,
+                                 zip_refusals)
 from landgan.errors import UserError
 
 RESOLUTIONS = (32, 64, 128, 256)
@@ -86,6 +92,7 @@ class PrepareReport:
     skipped: list[tuple[str, str]]
     seconds: float
     classes: list[str]
+    notes: list[str] = field(default_factory=list)  # e.g. stale temporaries removed
 
     @property
     def images_per_second(self) -> float:
@@ -103,7 +110,7 @@ class PrepareReport:
             f"classes ({len(self.classes)}): {', '.join(self.classes)}" if self.classes
             else "classes: none (not every image is inside a class subfolder)",
             f"skipped {len(self.skipped)} ({detail}); list in {out}/{SKIPPED_TXT}"
-            if self.skipped else "skipped 0"])
+            if self.skipped else "skipped 0", *self.notes])
 
 
 @dataclass
@@ -133,46 +140,38 @@ def _wanted(name: str) -> bool:
             and not any(p.startswith(".") for p in parts))
 
 
-def _scan_folder(root: Path) -> _Source:
-    names, errors, seen = [], [], {os.path.realpath(root)}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=errors.append):
-        reals = {d: os.path.realpath(os.path.join(dirpath, d)) for d in dirnames}
-        # Links are followed, but a real folder is read once: link loops end here.
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and reals[d] not in seen]
-        seen.update(reals[d] for d in dirnames)
-        rel = PurePath(os.path.relpath(dirpath, root))
-        names += [(rel / f).as_posix() for f in filenames if _wanted((rel / f).as_posix())]
-    for e in errors:
-        if e.filename in (None, os.fspath(root)):  # SRC itself
-            raise UserError(f"cannot read {display_name(str(root))}: {e.strerror or e}")
-    # A subfolder os.walk could not list (permissions) is reported, not silently lost.
-    refused = [(PurePath(os.path.relpath(e.filename, root)).as_posix(),
-                f"unreadable folder: {e.strerror or e}") for e in errors]
-    return _Source(root, False, sorted(names), sorted(refused))
+def _scan_zip(src: Path, max_bytes: int) -> _Source:
+    try:
+        with zipfile.ZipFile(src) as zf:  # a repeated name: zipfile reads the last entry
+            infos = {i.filename: i for i in zf.infolist() if not i.is_dir()}
+            members = [i.filename for i in zf.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError) as e:
+        raise UserError(f"cannot read zip file {display_name(str(src))}: {e}") from None
+    refused = sorted((n, "unsafe path in zip") for n in members
+                     if _is_unsafe(n) and _is_image_name(n))
+    names = [n for n in members if not _is_unsafe(n) and _wanted(n)]
+    refused += [(n, "duplicate name in zip (the last copy is read)")
+                for n, k in Counter(names).items() for _ in range(k - 1)]
+    names = sorted(set(names))
+    bombs = zip_refusals([infos[n] for n in names], src.stat().st_size, max_bytes)
+    names = [n for n in names if n not in bombs]
+    firsts = {_parts(n)[0] for n in names if len(_parts(n)) > 1}
+    strip = int(len(firsts) == 1 and all(len(_parts(n)) > 1 for n in names))
+    return _Source(src, True, names, refused + sorted(bombs.items()), strip)
 
 
-def _scan(src: Path) -> _Source:
+def _scan(src: Path, max_bytes: int, follow_links: bool) -> _Source:
     """List the image files of SRC; raise UserError if there are none."""
     if not src.exists():
         raise UserError(f"SRC not found: {display_name(str(src))}")
     if src.is_dir():
-        source = _scan_folder(src)
-    elif src.suffix.lower() == ".zip":
         try:
-            with zipfile.ZipFile(src) as zf:
-                members = [i.filename for i in zf.infolist() if not i.is_dir()]
-        except (zipfile.BadZipFile, OSError) as e:
-            raise UserError(f"cannot read zip file {display_name(str(src))}: {e}") from None
-        refused = sorted((n, "unsafe path in zip") for n in members
-                         if _is_unsafe(n) and _is_image_name(n))
-        names = [n for n in members if not _is_unsafe(n) and _wanted(n)]
-        # zipfile reads the last entry of a repeated name, whichever is asked for.
-        refused += [(n, "duplicate name in zip (the last copy is read)")
-                    for n, k in Counter(names).items() for _ in range(k - 1)]
-        names = sorted(set(names))
-        firsts = {_parts(n)[0] for n in names if len(_parts(n)) > 1}
-        strip = int(len(firsts) == 1 and all(len(_parts(n)) > 1 for n in names))
-        source = _Source(src, True, names, refused, strip)
+            names, refused = walk_folder(src, _wanted, follow_links)
+        except OSError as e:  # SRC itself
+            raise UserError(f"cannot read {display_name(str(src))}: {e.strerror or e}") from None
+        source = _Source(src, False, sorted(names), sorted(refused))
+    elif src.suffix.lower() == ".zip":
+        source = _scan_zip(src, max_bytes)
     else:
         raise UserError(f"SRC must be a folder or a .zip file: {display_name(str(src))}")
     if not source.names and not source.refused:
@@ -272,62 +271,77 @@ def _check_args(resolution, workers, max_pixels) -> None:
             raise UserError(f"{name} must be an integer of at least {least} (got {value})")
 
 
+_FINAL = (IMAGES_FILE, SKIPPED_JSON, SKIPPED_TXT, META_FILE)  # dataset.json renamed last
+
+
 def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise UserError(f"OUT exists and is not a folder: {out}")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UserError(f"OUT exists and is not empty: {out}; pass --force to overwrite")
+    """OUT must be a folder (or absent), empty but for stale temporaries unless ``force``."""
+    ours = {name + ".tmp" for name in _FINAL}
+    try:
+        if out.exists() and not out.is_dir():
+            raise UserError(f"OUT exists and is not a folder: {display_name(str(out))}")
+        if out.is_dir() and not force and any(p.name not in ours for p in out.iterdir()):
+            raise UserError(f"OUT exists and is not empty: {display_name(str(out))}; "
+                            "pass --force to overwrite")
+    except OSError as e:
+        raise UserError(f"cannot read {display_name(str(out))}: {e.strerror or e}") from None
+
+
+def _build(source: _Source, out: Path, tmp: dict[str, Path], resolution: int,
+           max_pixels: int, workers: int, progress: bool):
+    """Write the dataset's files under ``out``; return (kept names, skipped, classes)."""
+    kept, skipped = _write_images(tmp[IMAGES_FILE], source, resolution, max_pixels, workers,
+                                  progress)
+    skipped = sorted((display_name(p), display_name(r)) for p, r in skipped)
+    if not kept:
+        path, reason = skipped[0]
+        raise UserError(f"all {len(skipped)} image files in {display_name(str(source.path))} "
+                        f"were skipped (e.g. {path}: {reason})")
+    classes, labels = _classes(source, kept)
+    meta = dict(classes=classes, labels=labels, sources=[display_name(n) for n in kept],
+                source=display_name(str(source.path.resolve())), resize_filter=RESIZE_FILTER,
+                skipped_count=len(skipped), conditions=None, condition_names=[],
+                format_version=FORMAT_VERSION, count=len(kept), resolution=resolution)
+    _write_reports(tmp, meta, skipped)
+    # Without dataset.json the folder does not look like a dataset while the old
+    # images.npy is replaced, so an interruption never pairs old and new files.
+    (out / META_FILE).unlink(missing_ok=True)
+    for name in _FINAL:
+        os.replace(tmp[name], out / name)
+    return kept, skipped, classes
 
 
 def prepare_dataset(src, out, resolution: int, *, force: bool = False, workers: int | None = None,
-                    max_pixels: int | None = None, progress: bool = True) -> PrepareReport:
+                    max_pixels: int | None = None, progress: bool = True,
+                    follow_links: bool = False) -> PrepareReport:
     """Decode every image of ``src`` (folder or .zip) into a prepared dataset in ``out``.
 
-    ``out`` must be empty or absent unless ``force``; with ``force`` only the
-    dataset's own files (images.npy, dataset.json, skipped.json, skipped.txt) are
-    replaced, once the new ones are complete. ``workers`` defaults to
-    ``os.cpu_count()``; 1 decodes in this process. ``max_pixels`` (default, or None:
-    Pillow's 89,478,485) refuses images announcing more pixels, and files or zip
-    members over 8 bytes per allowed pixel. Files that cannot be used are skipped and
-    listed in ``out/skipped.json`` and ``out/skipped.txt``.
+    ``out`` must be empty or absent unless ``force`` (temporaries an interrupted run
+    left do not count, and are removed); with ``force`` only the dataset's own files
+    (images.npy, dataset.json, skipped.json, skipped.txt) are replaced, once the new
+    ones are complete. ``workers`` defaults to ``os.cpu_count()``; 1 decodes in this
+    process. ``max_pixels`` (default, or None: Pillow's 89,478,485) refuses images
+    announcing more pixels, and files, zip members or decodes needing over 8 bytes per
+    allowed pixel (:mod:`landgan.data.limits`). ``follow_links`` also reads links that
+    lead out of a SRC folder. Files that cannot be used are skipped and listed in
+    ``out/skipped.json`` and ``out/skipped.txt``.
     Raises :class:`UserError` for a bad argument or SRC, a non-empty OUT without
-    ``force``, no images found, or every image skipped.
+    ``force``, an OUT that cannot be created or written, no images found, or every
+    image skipped.
     """
     start = time.perf_counter()
     max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     _check_args(resolution, workers, max_pixels)
     src, out = Path(src), Path(out)
-    source = _scan(src)
+    source = _scan(src, BYTES_PER_PIXEL * max_pixels, follow_links)
     _check_out(out, force)
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    final = (IMAGES_FILE, SKIPPED_JSON, SKIPPED_TXT, META_FILE)  # dataset.json renamed last
-    tmp = {name: out / (name + ".tmp") for name in final}
-    try:
-        kept, skipped = _write_images(tmp[IMAGES_FILE], source, resolution, max_pixels,
-                                      workers or os.cpu_count() or 1, progress)
-        skipped = sorted((display_name(p), display_name(r)) for p, r in skipped)
-        if not kept:
-            path, reason = skipped[0]
-            raise UserError(f"all {len(skipped)} image files in {display_name(str(src))} "
-                            f"were skipped (e.g. {path}: {reason})")
-        classes, labels = _classes(source, kept)
-        meta = dict(classes=classes, labels=labels, sources=[display_name(n) for n in kept],
-                    source=display_name(str(src.resolve())), resize_filter=RESIZE_FILTER,
-                    skipped_count=len(skipped), conditions=None, condition_names=[],
-                    format_version=FORMAT_VERSION, count=len(kept), resolution=resolution)
-        _write_reports(tmp, meta, skipped)
-        # Without dataset.json the folder does not look like a dataset while the old
-        # images.npy is replaced, so an interruption never pairs old and new files.
-        (out / META_FILE).unlink(missing_ok=True)
-        for name in final:
-            os.replace(tmp[name], out / name)
-    except OSError as e:
-        raise UserError(f"cannot write {display_name(str(out))}: {display_name(str(e))}") from None
-    finally:
-        for path in tmp.values():
-            path.unlink(missing_ok=True)
-        if created and not any(out.iterdir()):
-            out.rmdir()
+    tmp = {name: out / (name + ".tmp") for name in _FINAL}
+    with sigterm_unwinds(), claim_out(out, list(tmp.values()), display_name(str(out))) as notes:
+        try:
+            kept, skipped, classes = _build(source, out, tmp, resolution, max_pixels,
+                                            workers or os.cpu_count() or 1, progress)
+        except OSError as e:
+            raise UserError(f"cannot write {display_name(str(out))}: "
+                            f"{display_name(str(e))}") from None
     return PrepareReport(out, len(source.names) + len(source.refused), len(kept), skipped,
-                         time.perf_counter() - start, classes)
+                         time.perf_counter() - start, classes, notes)
