@@ -11,6 +11,7 @@ from a stranger cannot run code on load.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -30,13 +31,20 @@ def checkpoint_path(run_dir: Path, step: int) -> Path:
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:
-    """Write ``state`` to ``path`` atomically; the old file stays intact on any failure."""
+    """Write ``state`` to ``path`` atomically; the old file stays intact on any failure.
+
+    A failed write (full disk, read-only folder) raises :class:`OSError`, whatever layer
+    of torch's writer noticed it first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
-            torch.save(dict(state, format=FORMAT), f)
+            try:
+                torch.save(dict(state, format=FORMAT), f)
+            except RuntimeError as e:
+                raise _write_error(e) from None
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -49,6 +57,22 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
     finally:
         os.close(dir_fd)
     return path
+
+
+def _write_error(e: RuntimeError) -> Exception:
+    """The OSError behind a failure of torch's zip writer, or ``e`` itself if it is not one.
+
+    The writer reports a failed write of the file it was given as a RuntimeError
+    ("PytorchStreamWriter failed writing file ...", "enforce fail at inline_container");
+    the OSError from the file object (ENOSPC...) is only its context, if there at all.
+    """
+    cause = e.__cause__ or e.__context__
+    if isinstance(cause, OSError):
+        return cause
+    text = str(e)
+    if "PytorchStreamWriter" in text or "inline_container" in text or "write failed" in text:
+        return OSError(errno.EIO, f"the write failed ({text.strip().splitlines()[0][:120]})")
+    return e
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
@@ -66,7 +90,31 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     for key in ("config", "step", "models"):
         if key not in state:
             raise UserError(f"{path} is an incomplete landgan checkpoint (no {key!r})")
+    problem = _structure_problem(state)
+    if problem:
+        raise UserError(f"{path} is a damaged landgan checkpoint: {problem}")
     return state
+
+
+def _structure_problem(state: dict) -> str | None:
+    """What is wrong with the checkpoint's layout, or None: checked before any of it is used,
+    so a forged or damaged file fails here with one line, not deep inside a model."""
+    step = state["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return f"its step is {str(step)[:40]!r}, not a whole number >= 0"
+    if not isinstance(state["config"], dict):
+        return "its config is not a set of named fields"
+    models = state["models"]
+    if not isinstance(models, dict) or not all(isinstance(m, dict) for m in models.values()):
+        return "its networks are not saved as state dicts"
+    for name, weights in models.items():
+        for key, value in weights.items():
+            if not isinstance(key, str):
+                return f"network {name!s:.40} has a weight named {key!r:.40}"
+            # nn.Module extra state (StackGAN keeps stage I's config there) is a dict.
+            if key.endswith("_extra_state") and not isinstance(value, dict):
+                return f"{name!s:.40}.{key:.80} is not a dict"
+    return None
 
 
 def list_checkpoints(run_dir: str | Path) -> list[Path]:
@@ -166,3 +214,5 @@ def new_run_dir(root: str | Path, tag: str) -> Path:
             return path
         except FileExistsError:
             n += 1
+        except OSError as e:  # a read-only --out: one line, like the parent folder above
+            raise UserError(f"cannot create run folder {path}: {e.strerror}") from None

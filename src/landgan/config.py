@@ -23,7 +23,7 @@ from functools import lru_cache
 from landgan.augment import parse_policy
 from landgan.errors import UserError
 from landgan.losses import LOSSES
-from landgan.models import get_model
+from landgan.models import count_parameters, get_model
 from landgan.models.spec import NetArgs
 
 PRESETS = {  # --preset name -> the defaults it sets (over the model's, under the user's values)
@@ -115,8 +115,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         """Build a config from a dict, validating names and types (e.g. from a checkpoint)."""
+        if not isinstance(d, dict):
+            raise UserError(f"a config must be a JSON object of fields, got {type(d).__name__}")
         names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - set(names))
+        unknown = sorted(str(k)[:80] for k in set(d) - set(names))
         if unknown:
             raise UserError(f"unknown config field(s): {', '.join(unknown)}")
         kw = {}
@@ -135,6 +137,7 @@ class TrainConfig:
         if self.loss not in LOSSES:
             raise UserError(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
         check_ranges(self)
+        check_size(self)
         if self.amp not in ("auto", "native", "bf16", "fp16", "off"):
             raise UserError(f"unknown --amp {self.amp!r}; choose auto, native, bf16, fp16 or off")
         if self.preset and self.preset not in PRESETS:
@@ -178,6 +181,40 @@ def check_ranges(cfg: TrainConfig) -> None:
         v = getattr(cfg, name)
         if not math.isfinite(v) or v <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be a finite number > 0, got {v!r}")
+
+
+# At most this many weights in G and D together (8 GB as float32, before optimiser state):
+# far above every model's recipe (stackgan at 256 px and width 256: 1.25e9), far below
+# what a forged checkpoint or a typo (--g-width 8192) would make PyTorch try to allocate.
+MAX_PARAMETERS = 2_000_000_000
+# Sizes up to these are known to stay under MAX_PARAMETERS for every model at every
+# resolution it supports (tests/test_hostile_io.py checks the corners), so they skip
+# the count, which takes seconds for a spectral-norm discriminator.
+USUAL_SIZES = {"z_dim": 1024, "g_width": 256, "d_width": 256, "cond_dim": 64}
+
+
+def check_size(cfg: TrainConfig) -> None:
+    """UserError unless ``cfg``'s model supports its resolution and its networks stay
+    within :data:`MAX_PARAMETERS` weights.
+
+    Runs before any network or array is built, so a checkpoint whose config claims
+    absurd sizes is refused without allocating anything.
+    """
+    spec = get_model(cfg.model)
+    if cfg.resolution not in spec.resolutions:
+        raise UserError(f"model {cfg.model} does not support {cfg.resolution} px; it supports: "
+                        f"{', '.join(map(str, spec.resolutions))}")
+    args = cfg.net_args()
+    sizes = {"z_dim": args.z_dim, "g_width": args.g_width, "d_width": args.d_width,
+             "cond_dim": args.cond_dim}
+    if all(sizes[k] <= limit for k, limit in USUAL_SIZES.items()):
+        return
+    n = count_parameters(cfg.model, args)
+    if n > MAX_PARAMETERS:
+        raise UserError(f"{cfg.model} at {cfg.resolution} px with z_dim {cfg.z_dim}, g_width "
+                        f"{cfg.g_width}, d_width {cfg.d_width} and {args.cond_dim} conditions "
+                        f"would have {n:.3g} weights, over the limit of {MAX_PARAMETERS:.3g}; "
+                        "use smaller sizes")
 
 
 @lru_cache(maxsize=None)

@@ -11,14 +11,17 @@ Each ``real`` dataset is scored on its own: the report's "real data" column (IS 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from landgan.data.dataset import ImageDataset, condition_matrix, open_dataset
+from landgan.data.dataset import ImageDataset, condition_matrix, is_dataset, open_dataset
 from landgan.data.synthetic import make_synthetic_dataset
 from landgan.device import resolve_device
 from landgan.errors import UserError
@@ -76,9 +79,13 @@ def _is_run(path: Path) -> bool:
     return path.is_file() or (path / "checkpoints").is_dir() or str(path) == "auto"
 
 
-def _generator_row(target: str, o: EvalOptions, extractor, classifier) -> dict:
+def _generator_row(target: str, o: EvalOptions, get_extractor, classifier) -> dict:
+    """A checkpoint's generator scored against its data; ``get_extractor()`` gives the
+    features network, asked for only once the checkpoint and real images passed their checks."""
     G, cfg = load_generator(target, o.device)
     real = o.against if o.against is not None else _real_for_run(cfg, o.n_real or 5000)
+    if isinstance(real, str):
+        _check_source(real)
     name = getattr(real, "name", None) or Path(str(real)).name
     conds = _condition_sampler(cfg, o.n_real or 5000) if cfg.conditional else None
 
@@ -86,16 +93,14 @@ def _generator_row(target: str, o: EvalOptions, extractor, classifier) -> dict:
         c = conds(n, seed) if conds else None
         return sample_images(G, cfg, n, seed, o.truncation, condition=c)
 
-    return evaluate_model(sample_fn, real, extractor, n=o.n, n_real=o.n_real, metrics=o.metrics,
-                          classifier=classifier, dataset=name, model=cfg.model,
-                          resolution=cfg.resolution, seed=o.seed, progress=o.progress)
+    return evaluate_model(sample_fn, real, get_extractor(), n=o.n, n_real=o.n_real,
+                          metrics=o.metrics, classifier=classifier, dataset=name,
+                          model=cfg.model, resolution=cfg.resolution, seed=o.seed,
+                          progress=o.progress)
 
 
 def _folder_row(target: Path, o: EvalOptions, extractor) -> dict:
-    if o.against is None:
-        raise UserError(f"{target} is a folder of images: say what to compare it with (--against)")
-    if o.resolution is None:
-        raise UserError("scoring a folder of images needs --resolution")
+    """A folder of generated images scored against --against (checked by _plan_target)."""
     fake, _ = image_source_features(target, extractor, o.n, None, resolution=o.resolution,
                                     seed=o.seed, use_cache=False)
     real, _ = image_source_features(o.against, extractor, o.n_real, resolution=o.resolution,
@@ -106,44 +111,110 @@ def _folder_row(target: Path, o: EvalOptions, extractor) -> dict:
 
 
 def evaluate(targets: list[str], o: EvalOptions | None = None) -> list[dict]:
-    """Score every target and real dataset; optionally write JSON and a Table-3 Markdown."""
+    """Score every target and real dataset; optionally write JSON and a Table-3 Markdown.
+
+    Everything that can be checked without scoring is checked first (options, targets,
+    datasets, output paths), so a mistake costs no minutes of feature extraction.
+    """
     o = dataclasses.replace(o or EvalOptions())
     o.device = resolve_device(o.device)  # a bad --device fails here, before any work
     check_seed_and_truncation(o.seed, o.truncation)
     if not targets and not o.real:
         raise UserError("nothing to evaluate: give checkpoints/run folders/image folders, "
                         "or --real DATASET")
-    for out in (o.json_out, o.table_out):
-        if out and Path(out).exists() and not o.force:
-            raise UserError(f"{out} already exists; pass --force to overwrite")
+    _check_outputs(o)
+    jobs = [_plan_target(t, o) for t in targets]
+    _check_real_sources(o)
     classifier = load_is_classifier(o.is_weights, o.device) if o.is_weights else None
     if "is" in o.metrics and classifier is None:
         raise UserError(IS_UNAVAILABLE)
-    rows, extractor = [], None
-    for t in targets:
-        p = Path(t)
-        if p.suffix == ".json" and p.is_file():
-            rows += _read_rows(p)
-            continue
-        extractor = extractor or load_feature_extractor(o.device)
-        if _is_run(p):
+    rows = []
+    extractor = functools.cache(lambda: load_feature_extractor(o.device))  # loaded once, if needed
+    for t, job in zip(targets, jobs):
+        if isinstance(job, list):  # rows of an earlier evaluate, read while planning
+            rows += job
+        elif job == "run":
             rows.append(_generator_row(t, o, extractor, classifier))
-        elif p.is_dir():
-            rows.append(_folder_row(p, o, extractor))
         else:
-            raise UserError(f"not a checkpoint, run folder, image folder or result JSON: {t}")
+            rows.append(_folder_row(Path(t), o, extractor()))
     for r in o.real:
-        extractor = extractor or (load_feature_extractor(o.device) if o.split_half else None)
-        rows.append(evaluate_real(r, extractor, classifier=classifier, n=o.n_real,
+        rows.append(evaluate_real(r, extractor() if o.split_half else None,
+                                  classifier=classifier, n=o.n_real,
                                   dataset=Path(r).name, resolution=o.resolution,
                                   split_half=o.split_half, seed=o.seed, progress=o.progress))
-    if o.json_out:
-        Path(o.json_out).write_text(json.dumps(rows, indent=1, default=_jsonable))
-    if o.table_out:
-        Path(o.table_out).write_text(table3_markdown(rows) + "\n")
-    if o.progress:
+    if o.progress:  # printed before the files are written: a failed write loses no scores
         print(format_table(rows))
+    if o.json_out:
+        _write_text(o.json_out, json.dumps(rows, indent=1, default=_jsonable))
+    if o.table_out:
+        _write_text(o.table_out, table3_markdown(rows) + "\n")
     return rows
+
+
+def _plan_target(target: str, o: EvalOptions):
+    """What ``target`` is: "run", "folder", or the rows of a result JSON (read now).
+
+    Anything else is a UserError, raised before any target is scored.
+    """
+    p = Path(target)
+    if p.suffix == ".json" and p.is_file():
+        return _read_rows(p)
+    if _is_run(p):
+        return "run"
+    if p.is_dir():
+        if o.against is None:
+            raise UserError(f"{p} is a folder of images: say what to compare it with (--against)")
+        if o.resolution is None:
+            raise UserError("scoring a folder of images needs --resolution")
+        return "folder"
+    raise UserError(f"not a checkpoint, run folder, image folder or result JSON: {target}")
+
+
+def _check_real_sources(o: EvalOptions) -> None:
+    """--against and every --real exist, and the datasets among them open."""
+    for source in ([o.against] if o.against is not None else []) + list(o.real):
+        _check_source(source)
+
+
+def _check_source(source: str) -> None:
+    """UserError unless ``source`` exists and, if a dataset, passes open_dataset's checks."""
+    p = Path(source)
+    if not p.exists():
+        raise UserError(f"real images not found: {source}")
+    if is_dataset(p):
+        open_dataset(p)  # memory-mapped: cheap, and a bad dataset.json fails before sampling
+
+
+def _check_outputs(o: EvalOptions) -> None:
+    """--json and --table can be written: checked before the work, not after it."""
+    for out in (o.json_out, o.table_out):
+        if not out:
+            continue
+        p = Path(out)
+        if p.is_dir():
+            raise UserError(f"{out} is a folder; give a file path")
+        if p.exists() and not o.force:
+            raise UserError(f"{out} already exists; pass --force to overwrite")
+        folder = p.parent
+        if not folder.is_dir():
+            raise UserError(f"cannot write {out}: the folder {folder} does not exist")
+        try:  # a real file, not os.access: that ignores read-only mounts and says yes to root
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as e:
+            raise UserError(f"cannot write {out}: {e.strerror or e}") from None
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file: an old file survives a failure."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, p)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def _jsonable(v):

@@ -9,6 +9,7 @@ A new family is one model file and one entry in :data:`MODELS`.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from landgan.errors import UserError
@@ -82,6 +83,19 @@ def build_models(model: str, args: NetArgs, sn: bool = False) -> tuple[nn.Module
         raise UserError(f"model {model} has no conditional form; --conditional works with: {able}")
     g, d = spec.build(args)
     return g, spectral_normed(d) if sn else d
+
+
+def count_parameters(model: str, args: NetArgs) -> int:
+    """Weights of (G, D) of family ``model`` at ``args``, counted without allocating them.
+
+    The networks are built on PyTorch's meta device (shapes only, no storage), so an
+    absurd size costs nothing to measure. Building a discriminator with spectral norm
+    this way takes seconds (its power iteration runs op by op in Python), so callers
+    use it for unusual sizes only; see :func:`landgan.config.check_size`.
+    """
+    with torch.device("meta"):
+        g, d = build_models(model, args)
+    return sum(p.numel() for net in (g, d) for p in net.parameters())
 
 
 def spectral_normed(net: nn.Module) -> nn.Module:

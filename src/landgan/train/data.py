@@ -13,6 +13,9 @@ from landgan.errors import UserError
 def load_training_data(cfg) -> ImageDataset:
     """The dataset named by ``cfg.data``, checked against ``cfg.resolution``."""
     if cfg.data == "synthetic":
+        if cfg.synthetic_count < cfg.batch_size:  # before seconds of rendering
+            raise UserError(f"--synthetic-count {cfg.synthetic_count} is fewer images than the "
+                            f"batch size {cfg.batch_size}; pass a smaller --batch-size")
         return make_synthetic_dataset(cfg.synthetic_count, cfg.resolution, seed=cfg.seed)
     ds = open_dataset(cfg.data)
     if ds.resolution != cfg.resolution:

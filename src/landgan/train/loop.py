@@ -12,6 +12,7 @@ time budget, rollback, new best) is agreed by all processes before it is acted o
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from landgan.checkpoint import (checkpoint_path, load_latest, new_run_dir, prune_checkpoints,
                                 remove_stale_temporaries, run_dir_of, save_checkpoint)
-from landgan.config import TrainConfig
+from landgan.config import TrainConfig, check_size
 from landgan.data.dataset import condition_matrix
 from landgan.device import resolve_device
 from landgan.errors import UserError
@@ -89,37 +90,65 @@ def train(cfg: TrainConfig, resume: str | None = None, overrides: dict | None = 
 def _train(cfg: TrainConfig, device: torch.device, dist: Distributed, ckpt: Path | None,
            state: dict | None, progress: bool) -> Path:
     """:func:`train` inside the (possibly single-process) process group."""
-    data = load_training_data(cfg)  # fail on bad data before creating anything
+    data, trainer, evaluator = _prepare(cfg, device, dist, ckpt, state)
+    run_dir = run_dir_of(ckpt) if state is not None else None
+    fresh = run_dir is None  # a new run, or a loose checkpoint: nothing written beside it
+    if fresh:
+        tag = f"{cfg.model}-{Path(cfg.data).name}-{cfg.resolution}"
+        run_dir = dist.run_on_main(lambda: new_run_dir(cfg.out, tag))
+    elif dist.is_main:
+        remove_stale_temporaries(run_dir)
+    try:
+        dist.seed_noise(cfg.seed, trainer.step, (state or {}).get("rng", {}).get("torch_ranks"))
+        log = RunLog(run_dir, echo=progress, enabled=dist.is_main)
+        if dist.is_main:
+            (run_dir / "config.json").write_text(cfg.to_json())
+        processes = f" x {dist.world} processes" if dist.world > 1 else ""
+        log(("resuming from " + str(ckpt) + "\n" if state else "") +
+            f"run folder: {run_dir}\ndevice: {device}{processes}\n"
+            f"data: {data.name} ({len(data)} images)\nconfig:\n{cfg.to_json()}")
+        session = _Session(cfg, trainer, data, run_dir, log, evaluator, dist)
+    except BaseException as e:
+        # Failing before the first step leaves nothing worth keeping: no empty run folder.
+        if fresh and dist.is_main:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(e, OSError):  # a full disk or a read-only folder
+            raise UserError(f"cannot write {e.filename or run_dir}: {e.strerror or e}") from None
+        raise
+    try:
+        with GracefulStop() as stop:
+            session.run(progress, stop)
+    except OSError as e:  # a full disk or a vanished folder while writing logs or samples
+        raise UserError(f"cannot write {e.filename or run_dir}: {e.strerror or e}; the run "
+                        f"stopped at step {trainer.step} and its checkpoints are intact") from None
+    return run_dir
+
+
+def _prepare(cfg: TrainConfig, device: torch.device, dist: Distributed, ckpt: Path | None,
+             state: dict | None):
+    """(data, trainer, evaluator), every check passed: runs before the run folder exists."""
+    data = load_training_data(cfg)
     if cfg.conditional:
         names = ",".join(condition_matrix(data)[1])
         if cfg.conditions and cfg.conditions != names:
             raise UserError(f"the run was trained with conditions {cfg.conditions!r}, but the data "
                             f"now has {names!r}")
         cfg.conditions = names
+        check_size(cfg)  # the number of conditions is known only now
     trainer = get_trainer(get_model(cfg.model).trainer)(cfg, device, dist)
     evaluator = TrainingEvaluator(cfg, data, device, dist) if cfg.eval_every else None
     if state is not None:
-        trainer.load_state_dict(state)
-        if evaluator:
-            evaluator.load_state_dict(state.get("eval", {}))
-    run_dir = run_dir_of(ckpt) if state is not None else None
-    if run_dir is not None:
-        if dist.is_main:
-            remove_stale_temporaries(run_dir)
-    else:  # a new run, or a loose checkpoint: a fresh numbered folder, nothing written beside it
-        tag = f"{cfg.model}-{Path(cfg.data).name}-{cfg.resolution}"
-        run_dir = dist.run_on_main(lambda: new_run_dir(cfg.out, tag))
-    dist.seed_noise(cfg.seed, trainer.step, (state or {}).get("rng", {}).get("torch_ranks"))
-    log = RunLog(run_dir, echo=progress, enabled=dist.is_main)
-    if dist.is_main:
-        (run_dir / "config.json").write_text(cfg.to_json())
-    processes = f" x {dist.world} processes" if dist.world > 1 else ""
-    log(("resuming from " + str(ckpt) + "\n" if state else "") +
-        f"run folder: {run_dir}\ndevice: {device}{processes}\n"
-        f"data: {data.name} ({len(data)} images)\nconfig:\n{cfg.to_json()}")
-    with GracefulStop() as stop:
-        _Session(cfg, trainer, data, run_dir, log, evaluator, dist).run(progress, stop)
-    return run_dir
+        try:
+            trainer.load_state_dict(state)
+            if evaluator:
+                evaluator.load_state_dict(state.get("eval", {}))
+        except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            # torch's first line only says "Error(s) in loading state_dict"; the next names
+            # the weight that does not fit.
+            why = " ".join(" ".join(str(e).split("\n")[:2]).split())[:240] or type(e).__name__
+            raise UserError(f"checkpoint {ckpt} does not fit its own config "
+                            f"(model {cfg.model}): {why}") from None
+    return data, trainer, evaluator
 
 
 class _Meter:
