@@ -15,25 +15,49 @@ import torch
 from hypothesis import given, settings, strategies as st
 from PIL import Image
 
-from conftest import dcgan4_config
+from conftest import SHARED_DATA, dcgan4_config
+from landgan.data.dataset import save_dataset
+from landgan.data.decode import decode_image
+from landgan.data.synthetic import render_seeds
 from landgan.cli import main
 from landgan.errors import UserError
+from landgan.metrics.photo_labeller import label_photos
 from landgan.train.loop import train
 from landgan.ui.validate import (MAX_SEED, list_ui_checkpoints, percentages, rebalance,
                                  resolve_ui_checkpoint, validate_composition, validate_count,
                                  validate_frames, validate_port, validate_seed, validate_spec,
                                  validate_truncation)
 
-COND = "00000-dcgan4-synthetic-64/step_0000002.pt"  # names make_runs produces
+COND = "00000-dcgan4-photos-64/step_0000002.pt"  # names make_runs produces
 PLAIN = "00001-dcgan4-synthetic-32/step_0000001.pt"
 
 
+def photo_dataset(root: Path, n: int = 16) -> Path:
+    """``n`` photos at 64 px labelled by ``landgan label`` (its default, the photo estimator).
+
+    Real photos from ../shared/data where it is present (CI); procedural scenes otherwise,
+    so the UI tests also run in a bare clone.
+    """
+    folder = SHARED_DATA / "landscapes"
+    if folder.is_dir():
+        files = [sorted((folder / cat).iterdir())[i] for i in range(n // 4)
+                 for cat in ("forest", "glacier", "mountain", "sea")]
+        images = np.stack([decode_image(f, 64) for f in files])
+    else:
+        images = render_seeds(range(n), 64)[0]
+    ds = save_dataset(root / "photos", images, {"source": "test"})
+    assert main(["label", str(ds)]) == 0
+    return ds
+
+
 def make_runs(root: Path) -> Path:
-    """A runs folder with a tiny conditional 64 px run and an unconditional 32 px one."""
-    base = dict(data="synthetic", out=str(root / "runs"), batch_size=8, g_width=8, d_width=8,
-                sample_every=0, synthetic_count=16)
-    train(dcgan4_config(**base, resolution=64, steps=2, conditional=True), progress=False)
-    train(dcgan4_config(**base, resolution=32, steps=1), progress=False)
+    """A runs folder with a tiny composition model of photos (64 px) and an unconditional
+    32 px one of procedural scenes."""
+    base = dict(out=str(root / "runs"), batch_size=8, g_width=8, d_width=8, sample_every=0)
+    train(dcgan4_config(**base, data=str(photo_dataset(root)), resolution=64, steps=2,
+                        conditional=True), progress=False)
+    train(dcgan4_config(**base, data="synthetic", synthetic_count=16, resolution=32, steps=1),
+          progress=False)
     return root / "runs"
 
 
@@ -204,6 +228,10 @@ def test_engine_generates_and_interpolates(runs, tmp_path):
     assert gif.format == "GIF" and gif_length(gif) == 8 and gif.size == (256, 256)  # ping-pong
     plain, _ = eng.generate(PLAIN, 2, 0, 1.0, None)
     assert plain[0].shape == (32, 32, 3)
+    read = eng.read(COND, a)  # the photo labeller's mean reading, in the model's order
+    assert len(read) == 5 and abs(sum(read) - 1) < 1e-4
+    assert np.allclose(read, label_photos(np.stack(a)).mean(0), atol=1e-6)
+    assert eng.read(PLAIN, plain) is None
     pngs = [eng.write_pngs(plain, {"seed": 0}) for _ in range(2)]
     assert [p.name for p in pngs[0]] == ["landgan-seed0-1.png", "landgan-seed0-2.png"]
     with Image.open(pngs[0][1]) as a, Image.open(pngs[1][1]) as b:
@@ -222,8 +250,12 @@ def test_handlers_turn_bad_input_into_messages(runs, tmp_path):
     h = Handlers(Engine(runs, scratch=tmp_path))
     sliders = [20, 20, 20, 20, 20] + [0] * (MAX_SLIDERS - 5)
     with pytest.warns(UserWarning, match="far from anything in the training data"):
-        gallery = h.generate(COND, 5, 0, 3, *sliders)  # gr.Warning, outside a request
+        gallery, reading = h.generate(COND, 5, 0, 3, *sliders)  # gr.Warning, outside a request
     assert [cap for _, cap in gallery] == ["seed 5, image 1", "seed 5, image 2", "seed 5, image 3"]
+    # under the images: what was asked next to what the photo labeller reads in them
+    assert "| asked | 20 % | 20 % | 20 % | 20 % | 20 % |" in reading
+    assert "read by the labeller (mean of 3 images)" in reading
+    assert h.generate(PLAIN, 0, 0, 1, *sliders)[1] == ""  # unconditional: no table
     with Image.open(gallery[2][0]) as im:  # what the download gives: a PNG that says what it is
         about, pixels = json.loads(im.text["Comment"]), np.asarray(im)
     assert im.size == (64, 64) and about["checkpoint"] == COND and about["index"] == 2
@@ -242,8 +274,10 @@ def test_handlers_turn_bad_input_into_messages(runs, tmp_path):
     later.mkdir(parents=True)
     shutil.copy(runs / PLAIN.replace("/", "/checkpoints/"), later / "step_0000009.pt")
     new = "00002-later/step_0000009.pt"
-    assert h.refresh(COND) == {"__type__": "update", "choices": [new, PLAIN, COND], "value": COND}
-    assert h.refresh("00009-gone/step_0000001.pt")["value"] == new  # a vanished choice: the newest
+    choices, notice = h.refresh(COND)
+    assert choices == {"__type__": "update", "choices": [new, PLAIN, COND], "value": COND}
+    assert notice["visible"] is False  # nothing failed to load
+    assert h.refresh("00009-gone/step_0000001.pt")[0]["value"] == new  # vanished: the newest
     shutil.rmtree(later.parent)
     plain = h.checkpoint(PLAIN)  # unconditional: every slider hidden
     assert all(u["visible"] is False for u in plain[1:1 + MAX_SLIDERS])

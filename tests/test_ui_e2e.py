@@ -106,9 +106,13 @@ def test_browser_session(server, tmp_path):
             page.get_by_role("option", name=ckpt, exact=True).click()
             page.get_by_text("conditioned on sky, mountain, snow, water, vegetation").wait_for()
             k = 5
-            move_slider(page, 0, 0.7)  # start: sky mean of the procedural scenes, about 45 %
+            move_slider(page, 0, 0.7)  # start: the mean sky of the labelled photos
             high = wait_rebalanced(page, k, first_at_least=60)
             src, seconds = generate(page)
+            # under the images: the request next to the photo labeller's reading of them
+            page.locator("#reading").get_by_text("read by the labeller").wait_for()
+            shown = page.locator("#reading").inner_text()
+            assert "asked" in shown and all(f"{v} %" in shown for v in high), shown
             first = fetch_image(page, src)
             assert first.format == "PNG" and first.size == (64, 64)
             print(f"\nGenerate, 4 images at 64 px, click to shown: {seconds:.2f} s")
@@ -186,12 +190,14 @@ def test_api_refuses_bad_input_and_keeps_serving(server):
         serve(runs, port=urlparse(url).port, block=False, quiet=True)
     client = Client(url, verbose=False)
     sliders = [20] * 5 + [0] * 7
-    for args, msg in [((ckpt, 0, 0, 65), "maximum"), ((ckpt, 0, 0, 0), "minimum"),
-                      (("../" + ckpt, 0, 0, 4), "not in the list of choices"),
+    for args, msg in [((ckpt, 0, 0, 65), "number of images must be between 1 and 64, got 65"),
+                      ((ckpt, 0, 0, 0), "number of images must be between 1 and 64, got 0"),
+                      (("../" + ckpt, 0, 0, 4), "invalid checkpoint name"),
                       ((ckpt, 0, 0, 4, *[0] * 12), "all zero")]:
         full = args if len(args) > 4 else (*args, *sliders)
         with pytest.raises(Exception, match=msg):
             client.predict(*full, api_name="/generate")
-    out = client.predict(ckpt, 1, 0, 2, *sliders, api_name="/generate")
+    out, reading = client.predict(ckpt, 1, 0, 2, *sliders, api_name="/generate")
     with Image.open(out[0]["image"]) as im:
         assert len(out) == 2 and im.size == (64, 64)
+    assert "| asked | 20 % | 20 % | 20 % | 20 % | 20 % |" in reading

@@ -1,11 +1,14 @@
 """``landgan generate``: images from a checkpoint, reproducible by seed.
 
 Only the verb lives here (output paths, messages); loading and sampling are
-:mod:`landgan.sampling`'s.
+:mod:`landgan.sampling`'s. A folder is written as the images come, a batch at a
+time, so memory does not grow with ``--n``; a grid has to be held whole, so it is
+refused beyond MAX_GRID_IMAGES images or MAX_GRID_PIXELS pixels.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -13,8 +16,12 @@ from PIL import Image
 
 from landgan.errors import UserError
 from landgan.grid import save_grid
-from landgan.sampling import (check_seed_and_truncation, load_generator, nearest_seen,
-                              parse_condition, sample_images)
+from landgan.sampling import (check_seed_and_truncation, iter_images, load_generator,
+                              nearest_seen, parse_condition, sample_images)
+
+MAX_GRID_IMAGES = 4096  # one .png grid; a folder has no limit
+MAX_GRID_PIXELS = 2**25  # n * (resolution + 2)^2, about 5,800 x 5,800: ~100 MB per copy held
+WRITE_BATCH = 64  # images generated, then written, at a time into a folder
 
 
 def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
@@ -29,25 +36,54 @@ def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
     check_seed_and_truncation(seed, truncation)  # before anything is loaded
     out = Path(out)
     as_grid = out.suffix.lower() == ".png"
+    if as_grid and n > MAX_GRID_IMAGES:
+        raise UserError(f"a .png grid holds at most {MAX_GRID_IMAGES} images, got --n {n}; "
+                        "give a folder as --out to write them one file each")
     if out.exists() and not force and (as_grid or not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} already exists; pass --force to overwrite")
     if out.exists() and not as_grid and not out.is_dir():
         raise UserError(f"{out} is a file; give a folder or a .png path")
     G, cfg, state = load_generator(ckpt, device, ema, with_state=True)
-    cond = None
-    if condition is not None:
-        if not cfg.conditional:
-            raise UserError("--mix/--composition need a conditional model (trained with "
-                            "--conditional); this one is unconditional")
-        names = cfg.condition_names
-        cond, note = parse_condition(condition, names)
-        for msg in (note, nearest_seen(cond, state.get("condition_bank"), names)):
-            if msg:
-                print(f"landgan: {msg}", file=sys.stderr)
-    images = sample_images(G, cfg, n, seed, truncation, condition=cond)
+    if as_grid and n * (cfg.resolution + 2) ** 2 > MAX_GRID_PIXELS:
+        raise UserError(f"a grid of {n} images at {cfg.resolution} px is over "
+                        f"{MAX_GRID_PIXELS:,} pixels; use a smaller --n or a folder as --out")
+    cond = _condition(cfg, state, condition)
     if as_grid:
-        return save_grid(images, out)
+        return save_grid(sample_images(G, cfg, n, seed, truncation, condition=cond), out)
     out.mkdir(parents=True, exist_ok=True)
-    for i, img in enumerate(images):
-        Image.fromarray(img).save(out / f"seed{seed:04d}_{i:05d}.png")
+    width = max(5, len(str(n - 1)))  # names keep sorting in order past 99,999 images
+    i = 0
+    for batch in iter_images(G, cfg, n, seed, truncation, WRITE_BATCH, condition=cond):
+        for img in batch:
+            _write_png(img, out / f"seed{seed:04d}_{i:0{width}d}.png", i, n)
+            i += 1
     return out
+
+
+def _condition(cfg, state: dict, condition: str | None):
+    """The condition vector for ``--mix``/``--composition`` (None without), notes on stderr."""
+    if condition is None:
+        return None
+    if not cfg.conditional:
+        raise UserError("--mix/--composition need a conditional model (trained with "
+                        "--conditional); this one is unconditional")
+    names = cfg.condition_names
+    cond, note = parse_condition(condition, names)
+    for msg in (note, nearest_seen(cond, state.get("condition_bank"), names)):
+        if msg:
+            print(f"landgan: {msg}", file=sys.stderr)
+    return cond
+
+
+def _write_png(img, path: Path, i: int, n: int) -> None:
+    """Write one PNG whole or not at all: an interrupted or full disk leaves no torn file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        Image.fromarray(img).save(tmp, format="PNG")
+        os.replace(tmp, path)
+    except BaseException as e:  # Ctrl-C too: the temporary goes, the interruption goes on
+        tmp.unlink(missing_ok=True)
+        if not isinstance(e, OSError):
+            raise
+        raise UserError(f"cannot write {path}: {e.strerror or e}; {i} of {n} images were "
+                        f"written to {path.parent}") from None

@@ -22,6 +22,9 @@ from landgan.models import build_models
 from landgan.models.stackgan import stage1_config_of
 
 MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
+# Latents come in blocks of this many images, one generator each: part of what a seed means
+# (changing it changes every image past the first block). Huge z_dim gets smaller blocks.
+LATENT_BLOCK, LATENT_BLOCK_VALUES = 10_000, 2**22
 
 
 def load_generator(ckpt: str | Path, device: str | torch.device = "cpu", ema: bool = True,
@@ -82,14 +85,47 @@ def check_seed_and_truncation(seed: int, truncation: float | None) -> None:
         raise UserError(f"--truncation must be a finite number > 0, got {truncation}")
 
 
-def sample_latents(n: int, z_dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
-    """``n`` latents from N(0, I), or truncated to [-t, t] per coordinate when ``truncation``."""
+def _block_seed(seed: int, block: int) -> int:
+    """Seed of latent block ``block``: ``seed`` itself for the first, so n <= a block keeps its images."""
+    if block == 0:
+        return seed
+    # SeedSequence mixes (seed, block) well: neighbouring seeds do not share later blocks.
+    return int(np.random.SeedSequence([seed, block]).generate_state(1, np.uint64)[0]) & MAX_SEED
+
+
+def latent_block_size(z_dim: int) -> int:
+    """Images per latent block: LATENT_BLOCK, fewer for huge z_dim so a block stays small."""
+    return max(1, min(LATENT_BLOCK, LATENT_BLOCK_VALUES // max(1, z_dim)))
+
+
+def iter_latents(n: int, z_dim: int, seed: int, truncation: float | None = None,
+                 chunk: int = 64):
+    """The latents of :func:`sample_latents` (n, seed, truncation), ``chunk`` rows at a time.
+
+    Latents are drawn per block of :func:`latent_block_size` images, each block from its
+    own generator, so memory stays bounded by one block whatever ``n`` is, and the rows
+    are the same however they are chunked.
+    """
     check_seed_and_truncation(seed, truncation)
-    g = torch.Generator().manual_seed(seed)
-    z = torch.empty(n, z_dim)
-    if truncation is None:
-        return z.normal_(generator=g)
-    return torch.nn.init.trunc_normal_(z, 0.0, 1.0, -truncation, truncation, generator=g)
+    block = latent_block_size(z_dim)
+    for b, start in enumerate(range(0, n, block)):
+        g = torch.Generator().manual_seed(_block_seed(seed, b))
+        z = torch.empty(min(block, n - start), z_dim)
+        if truncation is None:
+            z.normal_(generator=g)
+        else:
+            torch.nn.init.trunc_normal_(z, 0.0, 1.0, -truncation, truncation, generator=g)
+        yield from z.split(max(1, chunk))
+
+
+def sample_latents(n: int, z_dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
+    """``n`` latents from N(0, I), or truncated to [-t, t] per coordinate when ``truncation``.
+
+    Up to one block (10,000 images for z_dim <= 419) they are a single draw from a
+    generator seeded with ``seed``; beyond, each block has a seed derived from ``seed``.
+    """
+    rows = list(iter_latents(n, z_dim, seed, truncation, chunk=max(1, n)))
+    return torch.cat(rows) if rows else torch.empty(0, z_dim)
 
 
 def parse_condition(spec: str, names: list[str]) -> tuple[torch.Tensor, str | None]:
@@ -129,21 +165,32 @@ def parse_condition(spec: str, names: list[str]) -> tuple[torch.Tensor, str | No
 
 
 @torch.no_grad()
+def iter_images(G, cfg, n: int, seed: int = 0, truncation: float | None = None,
+                batch_size: int = 64, condition: torch.Tensor | None = None):
+    """The images of :func:`sample_images` as uint8 NHWC arrays of at most ``batch_size``.
+
+    Memory is one latent block and one batch, whatever ``n`` is: write each batch out
+    before asking for the next.
+    """
+    if cfg.conditional and condition is None:
+        raise UserError(f"this model is conditional on: {', '.join(cfg.condition_names)}; "
+                        "pass --mix or --composition")
+    device = next(G.parameters()).device
+    if condition is not None and condition.dim() == 1:
+        condition = condition.expand(n, -1)
+    start = 0
+    for z in iter_latents(n, cfg.z_dim, seed, truncation, chunk=batch_size):
+        extra = () if condition is None else (condition[start:start + len(z)].to(device),)
+        yield to_uint8(G(z.to(device), *extra))
+        start += len(z)
+
+
 def sample_images(G, cfg, n: int, seed: int = 0, truncation: float | None = None,
                   batch_size: int = 64, condition: torch.Tensor | None = None) -> np.ndarray:
     """``n`` uint8 NHWC images; the same seed gives the same images at any batch size.
 
     A conditional generator needs ``condition``: one vector (K,) for every image, or one
-    row per image (n, K).
+    row per image (n, K). All ``n`` are held at once: for many, use :func:`iter_images`.
     """
-    if cfg.conditional and condition is None:
-        raise UserError(f"this model is conditional on: {', '.join(cfg.condition_names)}; "
-                        "pass --mix or --composition")
-    z = sample_latents(n, cfg.z_dim, seed, truncation)
-    device = next(G.parameters()).device
-    if condition is not None:
-        condition = condition.expand(n, -1) if condition.dim() == 1 else condition
-    extra = lambda i: () if condition is None else (condition[i:i + batch_size].to(device),)
-    chunks = [to_uint8(G(z[i:i + batch_size].to(device), *extra(i)))
-              for i in range(0, n, batch_size)]
+    chunks = list(iter_images(G, cfg, n, seed, truncation, batch_size, condition))
     return np.concatenate(chunks) if chunks else np.zeros((0, cfg.resolution, cfg.resolution, 3), np.uint8)

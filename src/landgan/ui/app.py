@@ -2,20 +2,24 @@
 
 Gradio is imported inside the functions, after :func:`offline_env` has switched off its
 analytics, so ``import landgan.ui`` stays cheap and landgan never needs Gradio elsewhere.
+
+Every event runs with ``preprocess=False``: Gradio's own input checks echo whole values
+into messages and tracebacks and fail with an empty "None" on wrong types, so the raw
+JSON goes straight to :mod:`landgan.ui.validate`, whose messages are the documented ones.
 """
 
 from __future__ import annotations
 
-import atexit
 import functools
 import os
 import shutil
-import tempfile
+import sys
 import time
 from pathlib import Path
 
 from landgan.errors import UserError
-from landgan.ui.engine import Engine
+from landgan.ui.engine import READ_AT_MOST, Engine, reading_table
+from landgan.ui.server import RequestLimit, ShortLines, make_scratch, stop_on_signals
 from landgan.ui.validate import (MAX_FRAMES, MAX_IMAGES, MAX_SEED, MAX_TRUNCATION, rebalance,
                                  validate_composition, validate_count, validate_frames,
                                  validate_port, validate_seed, validate_spec, validate_truncation)
@@ -23,6 +27,8 @@ from landgan.ui.validate import (MAX_FRAMES, MAX_IMAGES, MAX_SEED, MAX_TRUNCATIO
 MAX_SLIDERS = 12  # condition sliders laid out up front; a model with more is refused
 SEEDS, COMPOSITIONS = "between two seeds", "between two compositions"
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Helvetica", "Arial", "sans-serif"]
+MESSAGE_CHARS = 300  # the longest error message the page is sent
+SESSIONS_KEPT = 64  # Gradio keeps each browser session's last inputs; the oldest are dropped
 
 
 def offline_env() -> None:
@@ -35,7 +41,7 @@ def offline_env() -> None:
 
 
 def _friendly(fn):
-    """Show a UserError as a one-line ``gr.Error`` toast instead of a traceback."""
+    """Show a UserError as a one-line ``gr.Error`` toast (cut to MESSAGE_CHARS), not a traceback."""
     @functools.wraps(fn)
     def wrapper(*args):
         try:
@@ -43,8 +49,22 @@ def _friendly(fn):
         except UserError as e:
             import gradio as gr
 
-            raise gr.Error(str(e), print_exception=False) from None
+            msg = str(e) if len(str(e)) <= MESSAGE_CHARS else str(e)[:MESSAGE_CHARS - 3] + "..."
+            raise gr.Error(msg, print_exception=False) from None
     return wrapper
+
+
+def _count_inputs(block_fn, inputs) -> None:
+    """Stands in for Gradio's check of an event's input count, which quotes every value.
+
+    Gradio's own message holds the whole request, goes to the log as a traceback and
+    reaches the page as an empty "None"; this one is a line. Extra inputs Gradio drops.
+    """
+    if len(inputs) < len(block_fn.inputs):
+        import gradio as gr
+
+        raise gr.Error(f"{block_fn.name} takes {len(block_fn.inputs)} inputs, got {len(inputs)}",
+                       print_exception=False)
 
 
 class Handlers:
@@ -84,9 +104,33 @@ class Handlers:
         """Rescan the runs folder; keep the current choice when it still exists."""
         import gradio as gr
 
+        names, notice = self.choices()
+        return [gr.update(choices=names, value=current if current in names else
+                          (names[0] if names else None)),
+                gr.update(value=notice, visible=bool(notice))]
+
+    def choices(self) -> tuple[list[str], str]:
+        """Checkpoints to offer, and a note on those that failed to load ("" if none)."""
         names = self.engine.checkpoints()
-        return gr.update(choices=names, value=current if current in names else
-                         (names[0] if names else None))
+        bad = self.engine.unavailable(names)
+        notice = "; ".join(f"{n}: {why}".replace("`", "'") for n, why in bad.items())
+        return [n for n in names if n not in bad], notice and f"**Unavailable**: {notice}"
+
+    def first_usable(self) -> tuple[str, dict]:
+        """The newest checkpoint the page can show, with :meth:`describe`'s dict for it.
+
+        Checkpoints that fail on the way are remembered as unavailable (see
+        :meth:`Engine.unavailable`); if none works, a UserError lists why.
+        """
+        names, why = self.engine.checkpoints(), {}
+        for name in names:
+            try:
+                return name, self.describe(name)
+            except UserError as e:
+                why[name] = str(e)
+        listed = "; ".join(list(why.values())[:3]) + ("; ..." if len(why) > 3 else "")
+        raise UserError(f"none of the {len(names)} checkpoints under {self.engine.runs_root} "
+                        f"can be loaded: {listed}")
 
     def rebalance(self, moved: int, ckpt, *values):
         """After slider ``moved`` was released: the others rescale so all sum to 100."""
@@ -104,7 +148,8 @@ class Handlers:
         return validate_composition(values[:len(names)], names) if names else None
 
     def generate(self, ckpt, seed, truncation, n, *values):
-        """The Generate button: a list of (image, caption) for the gallery."""
+        """The Generate button: (image, caption) pairs for the gallery, and for a composition
+        model the table of asked vs read fractions (else "")."""
         import gradio as gr
 
         seed, truncation = validate_seed(seed), validate_truncation(truncation)
@@ -118,7 +163,10 @@ class Handlers:
         about = {"checkpoint": ckpt, "seed": seed, "n": n, "truncation": truncation,
                  "composition": spec}
         paths = self.engine.write_pngs(images, about)
-        return [(str(p), f"seed {seed}, image {i + 1}") for i, p in enumerate(paths)]
+        read = self.engine.read(ckpt, images)
+        table = "" if read is None else reading_table(names, cond.tolist(), read,
+                                                      min(n, READ_AT_MOST))
+        return [(str(p), f"seed {seed}, image {i + 1}") for i, p in enumerate(paths)], table
 
     def interpolate(self, ckpt, mode, seed_a, seed_b, spec_a, spec_b, frames, truncation, *values):
         """The Make GIF button: the GIF's path twice (shown, and offered as a download)."""
@@ -162,14 +210,15 @@ def _generate_tab(gr, h: Handlers, ckpt, init: dict):
             gallery = gr.Gallery(label="Generated (PNG; open one to download it)",
                                  columns=4, object_fit="contain", elem_id="gallery",
                                  buttons=["download", "download_all", "fullscreen"])
+            reading = gr.Markdown("", elem_id="reading")
     # The browser draws the random seed: no round trip for something this trivial.
     rnd.click(None, None, seed, js=f"() => Math.floor(Math.random() * {MAX_SEED + 1})")
     for i, s in enumerate(sliders):
         s.release(_friendly(functools.partial(h.rebalance, i)), [ckpt, *sliders], sliders,
                   concurrency_limit=None, concurrency_id="sliders", show_progress="hidden",
-                  api_name=f"rebalance_{i}", api_visibility="undocumented")
-    go.click(_friendly(h.generate), [ckpt, seed, trunc, n, *sliders], gallery,
-             concurrency_id="generate", api_name="generate")
+                  api_name=f"rebalance_{i}", api_visibility="undocumented", preprocess=False)
+    go.click(_friendly(h.generate), [ckpt, seed, trunc, n, *sliders], [gallery, reading],
+             concurrency_id="generate", api_name="generate", preprocess=False)
     return sliders, seed, trunc
 
 
@@ -195,31 +244,36 @@ def _interpolate_tab(gr, h: Handlers, ckpt, sliders, trunc, init: dict):
             gif_file = gr.File(label="Download the GIF", elem_id="gif_file", interactive=False)
     make.click(_friendly(h.interpolate),
                [ckpt, mode, seed_a, seed_b, spec_a, spec_b, frames, trunc, *sliders],
-               [gif, gif_file], concurrency_id="generate", api_name="interpolate")
+               [gif, gif_file], concurrency_id="generate", api_name="interpolate",
+               preprocess=False)
     return mode, spec_a, spec_b
 
 
 def build_app(runs: str | Path = "runs", device: str = "cpu"):
     """The Gradio Blocks app over the checkpoints in ``runs`` (not launched, no queue yet)."""
     engine = Engine(runs, device)
-    names = engine.checkpoints()
-    if not names:
+    if not engine.checkpoints():
         raise UserError(f"no checkpoints under {runs} (expected {runs}/RUN/checkpoints/*.pt); "
                         "train one with landgan train")
-    engine.scratch = Path(tempfile.mkdtemp(prefix="landgan-ui-"))  # GIFs; Gradio may serve temp
-    atexit.register(shutil.rmtree, engine.scratch, True)
+    h = Handlers(engine)
+    first, init = h.first_usable()  # loads the default generator: the first click is fast
+    names, notice = h.choices()
+    scratch = make_scratch()
+    # Gradio's cache is this folder too: files under it are served without a copy, and
+    # everything Gradio caches goes with it when the server stops.
+    os.environ["GRADIO_TEMP_DIR"] = str(scratch)
+    engine.scratch = scratch / "out"
     offline_env()
     import gradio as gr
 
-    h = Handlers(engine)
     # Old gallery PNGs and GIFs leave Gradio's cache after 30 min: disk stays bounded.
     with gr.Blocks(title="landgan", analytics_enabled=False, delete_cache=(600, 1800)) as demo:
         gr.Markdown("## landgan: generate landscapes")
         with gr.Row(equal_height=True):
-            ckpt = gr.Dropdown(names, value=names[0], label=f"Checkpoint (from {runs})",
+            ckpt = gr.Dropdown(names, value=first, label=f"Checkpoint (from {runs})",
                                elem_id="ckpt", scale=5)
             refresh = gr.Button("Rescan runs", elem_id="refresh", scale=1)
-        init = h.describe(names[0])  # also loads the default generator: the first click is fast
+        unavailable = gr.Markdown(notice, visible=bool(notice), elem_id="unavailable")
         info = gr.Markdown(init["info"], elem_id="info")
         with gr.Tabs():
             with gr.Tab("Generate"):
@@ -227,9 +281,11 @@ def build_app(runs: str | Path = "runs", device: str = "cpu"):
             with gr.Tab("Interpolate"):
                 mode, spec_a, spec_b = _interpolate_tab(gr, h, ckpt, sliders, trunc, init)
         ckpt.change(_friendly(h.checkpoint), ckpt, [info, *sliders, mode, spec_a, spec_b],
-                    concurrency_id="generate", api_visibility="undocumented")
-        refresh.click(_friendly(h.refresh), ckpt, ckpt, concurrency_limit=None,
-                      api_visibility="undocumented")
+                    concurrency_id="generate", api_visibility="undocumented", preprocess=False)
+        refresh.click(_friendly(h.refresh), ckpt, [ckpt, unavailable], concurrency_limit=None,
+                      api_visibility="undocumented", preprocess=False)
+    demo.validate_inputs = _count_inputs
+    demo.landgan_scratch = scratch  # removed by serve() when it stops, else at exit
     demo.landgan_engine = engine  # for tests and benchmarks: the generators behind the app
     return demo
 
@@ -242,11 +298,38 @@ def serve(runs: str | Path = "runs", host: str = "127.0.0.1", port: int = 7860,
     Requests wait in a queue of at most ``max_queue`` events, ``concurrency`` of them
     generating at a time; beyond that the browser is told the queue is full, so load
     costs waiting time, not memory. With ``block=False`` it returns the running app
-    (call ``.close()`` on it).
+    (call ``.close()`` on it; its temporary folder goes at exit). Blocking, it stops on
+    Ctrl-C, SIGTERM or SIGHUP and removes its temporary folder, and cuts every line the
+    process prints to :data:`~landgan.ui.server.LOG_LINE_CHARS` characters.
     """
     port = validate_port(port)
-    demo = build_app(runs, device)
+    with stop_on_signals(), ShortLines.installed(enabled=block):
+        demo = build_app(runs, device)
+        try:
+            _launch(demo, runs, host, port, concurrency, max_queue)
+        except BaseException:
+            shutil.rmtree(demo.landgan_scratch, ignore_errors=True)
+            raise
+        if not quiet:  # our own line: Gradio's would suggest share=True, never used here
+            print(f"landgan ui: serving checkpoints from {runs} at {demo.local_url} (Ctrl-C stops)")
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                print(f"landgan ui: warning: listening on {host}, so other machines can use it too")
+            for name, why in demo.landgan_engine.unavailable().items():
+                print(f"landgan ui: skipped {name}: {why}", file=sys.stderr)
+        if block:
+            try:
+                while demo.is_running:
+                    time.sleep(0.2)
+            finally:  # Ctrl-C or a signal: stop serving, clean up, then let the CLI report it
+                demo.close()
+                shutil.rmtree(demo.landgan_scratch, ignore_errors=True)
+    return demo
+
+
+def _launch(demo, runs, host: str, port: int, concurrency: int, max_queue: int) -> None:
+    """Queue and launch ``demo`` without blocking; a port in use is a UserError."""
     import gradio as gr
+    from starlette.middleware import Middleware  # Gradio's dependency, so imported with it
 
     demo.queue(max_size=max_queue, default_concurrency_limit=concurrency, api_open=False)
     theme = gr.themes.Base(font=SYSTEM_FONTS, font_mono=["ui-monospace", "monospace"])
@@ -254,19 +337,10 @@ def serve(runs: str | Path = "runs", host: str = "127.0.0.1", port: int = 7860,
         demo.launch(server_name=host, server_port=port, share=False, ssr_mode=False,
                     prevent_thread_lock=True, quiet=True, show_error=False, theme=theme,
                     footer_links=[], max_file_size="1mb", pwa=False, mcp_server=False,
-                    enable_monitoring=False, run_history=False, state_session_capacity=1000,
+                    enable_monitoring=False, run_history=False,
+                    state_session_capacity=SESSIONS_KEPT,
+                    app_kwargs={"middleware": [Middleware(RequestLimit)]},
                     blocked_paths=[str(Path(runs).resolve())])
     except OSError as e:
         why = "the port is in use" if "empty port" in str(e) else str(e).splitlines()[0]
         raise UserError(f"cannot serve on {host}:{port}: {why}; choose another --port") from None
-    if not quiet:  # our own line: Gradio's would suggest share=True, which this app never uses
-        print(f"landgan ui: serving checkpoints from {runs} at {demo.local_url} (Ctrl-C stops)")
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            print(f"landgan ui: warning: listening on {host}, so other machines can use it too")
-    if block:
-        try:
-            while demo.is_running:
-                time.sleep(0.2)
-        finally:  # Ctrl-C: stop serving, then let the CLI report the interruption
-            demo.close()
-    return demo

@@ -23,14 +23,21 @@ import torch
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from landgan.sampling import load_generator, nearest_seen, sample_images, sample_latents
+from landgan.data.synthetic import ELEMENTS
 from landgan.device import resolve_device
+from landgan.errors import UserError
+from landgan.metrics.photo_labeller import label_photos
+from landgan.sampling import load_generator, nearest_seen, sample_images, sample_latents
 from landgan.images import to_uint8
 from landgan.ui.validate import list_ui_checkpoints, percentages, resolve_ui_checkpoint
 
 GIF_MIN_SIDE = 256  # GIF frames are enlarged (nearest neighbour) to at least this many px
 GIF_FRAME_MS = 80  # 12.5 frames/s; a multiple of 10 ms, as GIF stores centiseconds
-OUTPUTS_KEPT = 64  # newest requests' files kept in the scratch folder (Gradio copies them)
+# The scratch folder keeps the newest requests' files, within all three bounds (the newest
+# request always stays): browsers fetch and download from it, so it cannot be emptied at once.
+OUTPUTS_KEPT, FILES_KEPT, BYTES_KEPT = 64, 512, 256 * 2**20
+READ_AT_MOST = 16  # generated images the labeller reads per request: about 1 s on 2 cores
+REASON_CHARS = 200  # why a checkpoint is unavailable, as shown on the page
 _requests = itertools.count()  # numbers output folders; next() on it is atomic under the GIL
 
 
@@ -75,13 +82,19 @@ class Engine:
         self._cache: OrderedDict[tuple, Loaded] = OrderedDict()
         self._lock = threading.Lock()
         self.scratch = Path(scratch) if scratch else None
+        self._failed: dict[str, tuple[tuple, str]] = {}  # name -> (file key, why it did not load)
 
     def checkpoints(self) -> list[str]:
         """Checkpoint names under the runs folder, newest first (rescanned on every call)."""
         return list_ui_checkpoints(self.runs_root)
 
     def model(self, name: str) -> Loaded:
-        """The generator behind ``name``; reloaded if the file changed since it was cached."""
+        """The generator behind ``name``; reloaded if the file changed since it was cached.
+
+        A file that does not load (truncated, not a checkpoint, a model that cannot be
+        built) is a UserError with the reason, and is remembered as unavailable until the
+        file changes.
+        """
         path = resolve_ui_checkpoint(self.runs_root, name)
         st = path.stat()
         key = (str(path), st.st_mtime_ns, st.st_size)
@@ -89,15 +102,32 @@ class Engine:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-            G, cfg, state = load_generator(path, self.device, with_state=True)
-            names = cfg.condition_names
-            bank = state.get("condition_bank")
-            loaded = Loaded(G, cfg, int(state["step"]), names, bank)
-            del state  # D, optimisers and the raw G are not needed: let them go
+            try:
+                loaded = _load(path, self.device)
+            except Exception as e:  # noqa: BLE001 -- an untrusted file may fail in any way
+                why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                why = why if len(why) <= REASON_CHARS else why[:REASON_CHARS - 3] + "..."
+                self._failed[name] = (key, why)
+                raise UserError(f"{name} is unavailable: {why}") from None
+            self._failed.pop(name, None)
             self._cache[key] = loaded
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
             return loaded
+
+    def unavailable(self, names: list[str] | None = None) -> dict[str, str]:
+        """Why each of ``names`` (default: all listed) failed to load, for those unchanged since."""
+        out = {}
+        for name in self.checkpoints() if names is None else names:
+            if name in self._failed:
+                key, why = self._failed[name]
+                try:
+                    st = Path(key[0]).stat()
+                except OSError:
+                    continue
+                if (st.st_mtime_ns, st.st_size) == key[1:]:
+                    out[name] = why
+        return out
 
     def generate(self, name: str, n: int, seed: int, truncation: float | None,
                  condition: torch.Tensor | None) -> tuple[list[np.ndarray], str | None]:
@@ -110,6 +140,19 @@ class Engine:
             images = sample_images(m.G, m.cfg, n, seed, truncation,
                                    condition=condition if m.names else None)
         return list(images), warning
+
+    def read(self, name: str, images: list[np.ndarray]) -> list[float] | None:
+        """The ``photo`` labeller's reading of ``images`` (mean fractions, in the model's
+        condition order), or None for a model not conditioned on the composition elements.
+
+        It is the estimator ``landgan label`` uses by default, so the page can show how
+        close a generated picture comes to what was asked, as the data's labels would say.
+        """
+        m = self.model(name)
+        if not images or sorted(m.names) != sorted(ELEMENTS):
+            return None
+        frac = label_photos(np.stack(images[:READ_AT_MOST])).mean(0)
+        return [float(frac[ELEMENTS.index(k)]) for k in m.names]
 
     def interpolate(self, name: str, seeds: tuple[int, int], conditions: tuple, frames: int,
                     truncation: float | None) -> np.ndarray:
@@ -133,15 +176,22 @@ class Engine:
         return to_uint8(out)
 
     def _out_dir(self) -> Path:
-        """A fresh folder for one request's files; only the newest OUTPUTS_KEPT stay."""
+        """A fresh folder for one request's files (call :meth:`prune` once they are written)."""
         if self.scratch is None:
             raise RuntimeError("Engine has no scratch folder for output files")
         self.scratch.mkdir(parents=True, exist_ok=True)
         # mkdtemp: unique even when another process shares the scratch folder
-        d = Path(tempfile.mkdtemp(prefix=f"{next(_requests):09d}-", dir=self.scratch))
-        for old in sorted(self.scratch.iterdir(), key=lambda p: (_age(p), p.name))[:-OUTPUTS_KEPT]:
-            shutil.rmtree(old, ignore_errors=True)
-        return d
+        return Path(tempfile.mkdtemp(prefix=f"{next(_requests):09d}-", dir=self.scratch))
+
+    def prune(self) -> None:
+        """Drop the oldest request folders until OUTPUTS_KEPT, FILES_KEPT and BYTES_KEPT hold."""
+        folders = sorted(self.scratch.iterdir(), key=lambda p: (_age(p), p.name), reverse=True)
+        files = size = 0
+        for i, folder in enumerate(folders):
+            sizes = _sizes(folder)
+            files, size = files + len(sizes), size + sum(sizes)
+            if i > 0 and (i >= OUTPUTS_KEPT or files > FILES_KEPT or size > BYTES_KEPT):
+                shutil.rmtree(folder, ignore_errors=True)
 
     def write_pngs(self, images: list[np.ndarray], about: dict) -> list[Path]:
         """PNG files of ``images`` with ``about`` (checkpoint, seed, ...) in their metadata.
@@ -160,6 +210,7 @@ class Engine:
             path = d / f"landgan-seed{about.get('seed', 0)}-{i + 1}.png"
             Image.fromarray(img).save(path, pnginfo=info)
             paths.append(path)
+        self.prune()
         return paths
 
     def write_gif(self, frames: np.ndarray) -> Path:
@@ -172,7 +223,33 @@ class Engine:
         path = d / "landgan-interpolation.gif"
         loop[0].save(path, format="GIF", save_all=True, append_images=loop[1:], loop=0,
                      duration=GIF_FRAME_MS, comment=f"landgan {os.getpid()}-{d.name}")
+        self.prune()
         return path
+
+
+def reading_table(names: list[str], asked: list[float], read: list[float], n: int) -> str:
+    """Markdown: the requested composition next to the labeller's reading of ``n`` images."""
+    row = lambda vals: " | ".join(f"{100 * v:.0f} %" for v in vals)
+    gap = sum(abs(a - r) for a, r in zip(asked, read)) / len(names)
+    return (f"| | {' | '.join(names)} |\n|---{'|---' * len(names)}|\n| asked | {row(asked)} |\n"
+            f"| read by the labeller (mean of {n} image{'s' * (n > 1)}) | {row(read)} |\n\n"
+            f"Mean difference per element: {100 * gap:.0f} points (`landgan label`'s photo "
+            "estimator; it is itself about 6 points off people's judgements).")
+
+
+def _load(path: Path, device) -> Loaded:
+    """Load the generator of checkpoint ``path`` and what the page shows about it."""
+    G, cfg, state = load_generator(path, device, with_state=True)
+    # D, optimisers and the raw G in ``state`` are not kept: they go with it
+    return Loaded(G, cfg, int(state["step"]), cfg.condition_names, state.get("condition_bank"))
+
+
+def _sizes(folder: Path) -> list[int]:
+    """Sizes of the files in one request folder ([] if it vanished meanwhile)."""
+    try:
+        return [p.stat().st_size for p in folder.iterdir()]
+    except OSError:
+        return []
 
 
 def _age(p: Path) -> float:

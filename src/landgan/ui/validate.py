@@ -22,14 +22,26 @@ MAX_SEED = 2**31 - 1  # what torch.Generator.manual_seed and every UI widget can
 MAX_TRUNCATION = 4.0  # beyond 4 sigma truncation changes nothing visible
 MAX_FRAMES = 48  # interpolation frames per GIF
 MAX_SPEC_CHARS = 2000  # a composition typed as "name=value,..."
+SHOWN_CHARS = 60  # of a bad value, quoted back in a message
 _STEP_RE = re.compile(r"^step_(\d+)\.pt$")
+
+
+def shown(value, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` cut to ``limit`` characters: messages never echo a megabyte of input."""
+    if isinstance(value, str) and len(value) > limit:  # no repr of all of it first
+        value = value[:limit]
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _number(value, what: str) -> float:
     """``value`` as a finite float; bools and strings are refused (the API accepts any JSON)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise UserError(f"{what} must be a number, got {value!r}")
-    value = float(value)
+        raise UserError(f"{what} must be a number, got {shown(value)}")
+    try:
+        value = float(value)
+    except OverflowError:  # a JSON integer of hundreds of digits
+        value = math.inf
     if not math.isfinite(value):
         raise UserError(f"{what} must be finite, got {value}")
     return value
@@ -162,8 +174,12 @@ def list_ui_checkpoints(runs_root: str | Path) -> list[str]:
     root = Path(runs_root).resolve()
     if not root.is_dir():
         raise UserError(f"runs folder not found: {runs_root}")
+    try:
+        runs = sorted((p for p in root.iterdir() if p.is_dir()), reverse=True)
+    except OSError as e:
+        raise UserError(f"cannot read the runs folder {runs_root}: {e.strerror or e}") from None
     names = []
-    for run in sorted((p for p in root.iterdir() if p.is_dir()), reverse=True):
+    for run in runs:
         ckpts = [p for p in (run / CKPT_DIR).glob("*.pt") if not p.name.startswith(".")
                  and p.is_file() and _inside(p, root)]
         names += [f"{run.name}/{p.name}" for p in sorted(ckpts, key=_sort_key)]
@@ -178,15 +194,15 @@ def resolve_ui_checkpoint(runs_root: str | Path, name) -> Path:
     """
     if not isinstance(name, str) or not name.strip():
         raise UserError("choose a checkpoint")
-    shown = name if len(name) <= 120 else name[:117] + "..."
+    quoted = shown(name, 120)
     if "\\" in name or "\x00" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise UserError(f"invalid checkpoint name {shown!r}: give RUN/FILE.pt from the list")
+        raise UserError(f"invalid checkpoint name {quoted}: give RUN/FILE.pt from the list")
     parts = name.split("/")  # not PurePosixPath: it would quietly drop "./" and "//"
     if len(parts) != 2 or any(not p.strip() or p.startswith(".") for p in parts) \
             or not parts[1].endswith(".pt"):
-        raise UserError(f"invalid checkpoint name {shown!r}: give RUN/FILE.pt from the list")
+        raise UserError(f"invalid checkpoint name {quoted}: give RUN/FILE.pt from the list")
     root = Path(runs_root).resolve()
     path = root / parts[0] / CKPT_DIR / parts[1]
     if not _inside(path, root) or not path.is_file():
-        raise UserError(f"no checkpoint {shown!r} in the runs folder")
+        raise UserError(f"no checkpoint {quoted} in the runs folder")
     return path
