@@ -9,11 +9,20 @@ the requested fractions are those of procedural scenes from seeds never used in 
 the ``net`` estimator of ``landgan label`` is run on the generated images and compared with
 the request (mean absolute error; the ``rules`` estimator's figure is shown for reference).
 
-Both report KID and FID (FID-Inception features) against held-out real images, so control is
+Photos (``--photo-ckpt``, a model trained with --conditional on photos labelled by
+``landgan label``, and ``--held-out``, a prepared dataset of photos it never trained on):
+the requests are the ``photo`` labeller's readings of ``--n-comp`` held-out photos, and
+the same labeller reads the generated images (its own error against people is measured
+by ``benchmarks/label_accuracy.py``). With ``--uncond-ckpt`` (an unconditional model of the
+same data and budget) it prints the KID ratio conditional / unconditional.
+
+All report KID and FID (FID-Inception features) against held-out real images, so control is
 not bought with quality, and write example grids (the same seeds at several conditions).
 
     python benchmarks/controllability.py --class-ckpt RUN_OR_CKPT --comp-ckpt RUN_OR_CKPT \\
         [--photos ../shared/data/landscapes] [--grids docs]
+    python benchmarks/controllability.py --photo-ckpt RUN --held-out DATASET \\
+        [--uncond-ckpt RUN] [--grids docs]
 """
 
 from __future__ import annotations
@@ -125,10 +134,61 @@ def composition_part(args, extractor) -> None:
                   "/".join(f"{v:g}" for v in r) for r in rows) + ")")
 
 
+PHOTO_ROWS = {  # grid rows: sky, mountain, snow, water, vegetation
+    "60% water, 30% sky, 10% mountain": [.3, .1, 0, .6, 0],
+    "50% vegetation, 30% sky, 20% mountain": [.3, .2, 0, 0, .5],
+    "40% snow, 30% sky, 30% mountain": [.3, .3, .4, 0, 0],
+    "50% sky, 50% mountain": [.5, .5, 0, 0, 0],
+    "80% vegetation, 20% mountain": [0, .2, 0, 0, .8],
+    "40% water, 40% sky, 20% vegetation": [.4, 0, 0, .4, .2],
+}
+
+
+def photo_part(args, extractor) -> None:
+    G, cfg = load_generator(args.photo_ckpt)
+    assert cfg.conditions.split(",") == list(ELEMENTS), cfg.conditions
+    held = np.asarray(open_dataset(args.held_out).images)
+    read = estimate_with("photo", held)  # what the labeller says of real, unseen photos
+    requests = read[:args.n_comp]
+    sample = sampler(G, cfg)
+    mae, per = control.composition_error(sample, lambda x: estimate_with("photo", x), requests,
+                                         args.seed)
+    print(f"\n## photo compositions: {args.photo_ckpt}\n\n{len(requests)} requests = the photo "
+          f"labeller's readings of held-out photos ({args.held_out}); the same labeller reads "
+          f"one generated image per request\n\n| | MAE | " + " | ".join(ELEMENTS) + " |\n"
+          + "|---" * (len(ELEMENTS) + 2) + f"|\n| requested vs read | **{mae:.3f}** | "
+          + " | ".join(f"{v:.3f}" for v in per) + " |")
+    n = min(args.n_fid, len(held))
+    ref = extractor.features(held[:n], batch_size=50)
+    fake = extractor.features(sample(read[:n], args.seed + 1), batch_size=50)
+    k, ks = kid(ref, fake, subset_size=n // 2)
+    print(f"\nquality, {n} generated (held-out photos' readings) vs {n} held-out photos: "
+          f"KID×1000 {k * 1000:.1f} ± {ks * 1000:.1f}, FID {fid_from_features(ref, fake):.1f}")
+    if args.uncond_ckpt:
+        G0, cfg0 = load_generator(args.uncond_ckpt)
+        fake0 = extractor.features(sample_images(G0, cfg0, n, args.seed + 1), batch_size=50)
+        k0, ks0 = kid(ref, fake0, subset_size=n // 2)
+        print(f"unconditional ({args.uncond_ckpt}): KID×1000 {k0 * 1000:.1f} ± {ks0 * 1000:.1f}, "
+              f"FID {fid_from_features(ref, fake0):.1f}; **KID conditional / unconditional = "
+              f"{k / k0:.2f}**")
+    if args.grids:
+        rows = list(PHOTO_ROWS.values())
+        grid = np.concatenate([sample(np.tile(np.float32(r), (8, 1)), 7) for r in rows])
+        got = [estimate_with("photo", grid[8 * i:8 * i + 8]).mean(0) for i in range(len(rows))]
+        print(f"grid: {save_grid(grid, Path(args.grids) / 'control_photos.png', nrow=8)}; rows, "
+              "asked -> read (sky/mountain/snow/water/vegetation):")
+        for (name, r), g in zip(PHOTO_ROWS.items(), got):
+            print(f"- {name}: " + "/".join(f"{v:.2f}" for v in r) + " -> "
+                  + "/".join(f"{v:.2f}" for v in g))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--class-ckpt", help="conditional model trained on photo categories")
     ap.add_argument("--comp-ckpt", help="conditional model trained on procedural compositions")
+    ap.add_argument("--photo-ckpt", help="conditional model trained on labelled photos")
+    ap.add_argument("--held-out", help="prepared dataset of photos --photo-ckpt never saw")
+    ap.add_argument("--uncond-ckpt", help="unconditional model of the same data and budget")
     ap.add_argument("--photos", default=str(REPO.parent / "shared/data/landscapes"),
                     help="labelled photos: category subfolders, or a prepared 64 px dataset")
     ap.add_argument("--n", type=int, default=250, help="generated images per class")
@@ -146,6 +206,8 @@ def main() -> None:
         classes_part(args, extractor)
     if args.comp_ckpt:
         composition_part(args, extractor)
+    if args.photo_ckpt:
+        photo_part(args, extractor)
 
 
 if __name__ == "__main__":
