@@ -83,9 +83,12 @@ def _generator_row(target: str, o: EvalOptions, get_extractor, classifier) -> di
     """A checkpoint's generator scored against its data; ``get_extractor()`` gives the
     features network, asked for only once the checkpoint and real images passed their checks."""
     G, cfg = load_generator(target, o.device)
-    real = o.against if o.against is not None else _real_for_run(cfg, o.n_real or 5000)
-    if isinstance(real, str):
-        _check_source(real)
+    if o.against is not None:
+        real = o.against  # checked with the other sources before any target was scored
+    else:
+        real = _real_for_run(cfg, o.n_real or 5000)
+        if isinstance(real, str):  # the run's own dataset, known only from its config
+            _check_source(real)
     name = getattr(real, "name", None) or Path(str(real)).name
     conds = _condition_sampler(cfg, o.n_real or 5000) if cfg.conditional else None
 
