@@ -1,8 +1,9 @@
 """Time to quality: KID against held-out images after a fixed CPU budget, per recipe.
 
 Trains each recipe (:data:`RECIPES`: a model and a preset) on the same data, in chunks
-that alternate between the recipes (so that any other load on the machine falls on all
-alike), each chunk a ``landgan train --minutes`` call that resumes the last. The budget
+that alternate between the recipes, or with ``--parallel`` train side by side (either way
+any other load on the machine falls on all alike), each chunk a ``landgan train
+--minutes`` call that resumes the last. The budget
 is in CPU-minutes per recipe (user + system time of its training processes, from the
 OS): each chunk trains, resuming, until its share of that budget is used, so a busy
 machine stretches the wall time but not the CPU budget. After every chunk the run's generator
@@ -13,7 +14,7 @@ off, so the figures hold on CPUs without native bf16. Prints a markdown table, w
 PNG plot of KID against CPU-minutes and, with ``--grids``, each recipe's final samples.
 
     python benchmarks/time_to_quality.py --recipes dcgan4,fastgan --cpu-minutes 30
-    python benchmarks/time_to_quality.py --recipes dcgan5,fastgan --resolution 128 --cpu-minutes 60
+    python benchmarks/time_to_quality.py --recipes dcgan5,fastgan --resolution 128 --cpu-minutes 60 --parallel
     python benchmarks/time_to_quality.py --recipes dcgan4,fastgan --photos synthetic --cpu-minutes 20
 """
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -66,23 +66,58 @@ def split_photos(photos: Path, work: Path, held_out: int, res: int) -> tuple[Pat
     return Path(train), images[np.sort(perm[:held_out])]
 
 
-def cpu_seconds() -> float:
-    use = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return use.ru_utime + use.ru_stime
-
-
-def train_chunk(recipe: str, data: str, out: Path, minutes: float, first: bool, res: int,
-                amp: str, threads: int) -> float:
-    """One ``landgan train`` call of ``minutes``; returns the CPU-seconds it used."""
+def chunk_command(recipe: str, data: str, out: Path, minutes: float, res: int,
+                  amp: str) -> list[str]:
+    """The ``landgan train`` call for one chunk of ``minutes``: a new run, or a resume."""
     cmd = [sys.executable, "-m", "landgan", "train", "--quiet", "--minutes", str(minutes),
            "--amp", amp]
-    cmd += ([*RECIPES[recipe], "--data", data, "--resolution", str(res), "--steps", "0",
-             "--out", str(out), "--sample-every", "0", "--ckpt-every", "0", "--log-every", "100"]
-            if first else ["--resume", str(next(out.glob("0*")))])
-    before = cpu_seconds()
+    if not out.exists():
+        return cmd + [*RECIPES[recipe], "--data", data, "--resolution", str(res), "--steps",
+                      "0", "--out", str(out), "--sample-every", "0", "--ckpt-every", "0",
+                      "--log-every", "100"]
+    return cmd + ["--resume", str(next(out.glob("0*")))]
+
+
+def run_chunks(commands: dict[str, list[str]], threads: int) -> dict[str, float]:
+    """Runs the chunks' processes at once; CPU-seconds (user + system) each one used.
+
+    ``os.wait4`` reports each child's own usage, so recipes that train side by side are
+    billed separately, and both see the same load from whatever else the machine runs.
+    """
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
-    return cpu_seconds() - before
+    procs = {subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env).pid: name
+             for name, cmd in commands.items()}
+    used = {}
+    while procs:
+        pid, status, usage = os.wait4(-1, 0)
+        name = procs.pop(pid, None)
+        if name is None:
+            continue
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"training {name} failed (exit {os.waitstatus_to_exitcode(status)})")
+        used[name] = usage.ru_utime + usage.ru_stime
+    return used
+
+
+def top_up(recipes: list[str], cpu: dict[str, float], target: float, args, data: str,
+           work: Path) -> None:
+    """Trains each recipe, resuming, until it has used ``target`` CPU-seconds.
+
+    On a busy machine a wall-clock chunk gets less CPU than it would alone, hence the loop.
+    With ``--parallel`` the recipes train at the same time, one process each; otherwise
+    one after the other.
+    """
+    while True:
+        behind = [r for r in recipes if cpu[r] < 0.97 * target]
+        if not behind:
+            return
+        groups = [behind] if args.parallel else [[r] for r in behind]
+        for group in groups:
+            commands = {r: chunk_command(r, data, work / r,
+                                         max((target - cpu[r]) / 60 / args.threads, 0.5),
+                                         args.resolution, args.amp) for r in group}
+            for r, used in run_chunks(commands, args.threads).items():
+                cpu[r] += used
 
 
 def score(run: Path, real_feats: np.ndarray, extractor, n: int, grid: Path | None) -> dict:
@@ -152,6 +187,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="threads each training process uses")
     ap.add_argument("--score-threads", type=int, default=os.cpu_count(),
                     help="threads for Inception scoring (not counted in the budget)")
+    ap.add_argument("--parallel", action="store_true",
+                    help="train the recipes at the same time (one process each), not in turn")
     ap.add_argument("--chunks", type=int, default=3, help="evaluations along the budget")
     ap.add_argument("--held-out", type=int, default=1000, help="real images kept out of training")
     ap.add_argument("--n-eval", type=int, default=1000, help="generated images per evaluation")
@@ -169,23 +206,17 @@ def main() -> None:
     recipes = args.recipes.split(",")
     rows, cpu = [], {r: 0.0 for r in recipes}
     for chunk in range(args.chunks):
-        target = args.cpu_minutes * 60 * (chunk + 1) / args.chunks  # CPU-seconds by now
+        t0 = time.perf_counter()
+        top_up(recipes, cpu, args.cpu_minutes * 60 * (chunk + 1) / args.chunks, args,
+               train_data, work)
+        wall = time.perf_counter() - t0
         for recipe in recipes:
-            out = work / recipe
-            t0 = time.perf_counter()
-            # Top up until the CPU budget is spent: on a busy machine a wall-clock chunk
-            # gets less CPU than it would alone.
-            while cpu[recipe] < 0.97 * target:
-                minutes = max((target - cpu[recipe]) / 60 / args.threads, 0.5)
-                cpu[recipe] += train_chunk(recipe, train_data, out, minutes,
-                                           not out.exists(), args.resolution, args.amp,
-                                           args.threads)
-            wall = time.perf_counter() - t0
             last = chunk == args.chunks - 1
             grid = Path(args.grids) / f"ttq_{recipe}_{args.resolution}.png" if args.grids and last else None
             row = {"recipe": recipe, "chunk": chunk + 1, "cpu_min": cpu[recipe] / 60,
                    "chunk_wall_s": wall,
-                   **score(next(out.glob("0*")), real_feats, extractor, args.n_eval, grid)}
+                   **score(next((work / recipe).glob("0*")), real_feats, extractor,
+                           args.n_eval, grid)}
             rows.append(row)
             print(json.dumps(row), flush=True)
     report(args, rows, recipes)
@@ -193,7 +224,8 @@ def main() -> None:
 
 def report(args, rows: list[dict], recipes: list[str]) -> None:
     """The markdown table, the ratio at the budget, the plot and the JSON."""
-    print(f"\n{os.cpu_count()} cores, {args.threads} threads, --amp {args.amp}, "
+    print(f"\n{os.cpu_count()} cores, {args.threads} threads per recipe"
+          f"{', recipes side by side' if args.parallel else ', recipes in turn'}, --amp {args.amp}, "
           f"{args.resolution} px, data {args.photos}; KID/FID: {args.n_eval} generated vs "
           f"{args.held_out} held-out\n\n| recipe | CPU-min | wall-s (chunk) | steps | KID×1000 | FID |"
           "\n|---|---|---|---|---|---|")

@@ -31,3 +31,4 @@ def test_gpu_fastgan_script_runs_on_cpu(tmp_path, monkeypatch):
     assert result["steps"] >= 1 and result["held_out"] == 12
     assert np.isfinite(result["kid"]) and np.isfinite(result["fid"])
     assert Path(result["run"]).is_dir()
+
