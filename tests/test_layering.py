@@ -2,7 +2,7 @@
 
 Layers, lowest first; a module may import its own layer and those below it:
 
-0. base: errors, images, losses, augment, grid, device
+0. base: errors, files, images, losses, augment, grid, device
 1. data/, models/ (models are pure: no file I/O, no training config)
 2. metrics/, config, label_rules
 3. checkpoint, sampling (the library layers every verb and the UI build on)
@@ -23,7 +23,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "landgan"
 LAYERS = [
-    {"errors", "images", "losses", "augment", "grid", "device"},
+    {"errors", "files", "images", "losses", "augment", "grid", "device"},
     {"data", "models"},
     {"metrics", "config", "label_rules"},
     {"checkpoint", "sampling"},

@@ -12,7 +12,6 @@ from a stranger cannot run code on load.
 from __future__ import annotations
 
 import errno
-import os
 import re
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import torch
 
 from landgan.errors import UserError
+from landgan.files import replacing
 
 FORMAT = "landgan-checkpoint"
 CKPT_DIR = "checkpoints"
@@ -38,24 +38,11 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            try:
-                torch.save(dict(state, format=FORMAT), f)
-            except RuntimeError as e:
-                raise _write_error(e) from None
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
+    with replacing(path, durable=True) as tmp, open(tmp, "wb") as f:
+        try:
+            torch.save(dict(state, format=FORMAT), f)
+        except RuntimeError as e:
+            raise _write_error(e) from None
     return path
 
 

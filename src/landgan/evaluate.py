@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from landgan.data.dataset import ImageDataset, condition_matrix, is_dataset, ope
 from landgan.data.synthetic import make_synthetic_dataset
 from landgan.device import resolve_device
 from landgan.errors import UserError
+from landgan.files import replacing
 from landgan.metrics.evaluate import (evaluate_model, evaluate_real, format_table, score_features,
                                       table3_markdown)
 from landgan.metrics.inception import load_feature_extractor
@@ -210,13 +210,10 @@ def _check_outputs(o: EvalOptions) -> None:
 
 def _write_text(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file: an old file survives a failure."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
     try:
-        tmp.write_text(text)
-        os.replace(tmp, p)
+        with replacing(path) as tmp:
+            tmp.write_text(text)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise UserError(f"cannot write {path}: {e.strerror or e}") from None
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from landgan.errors import UserError
+from landgan.files import replacing
 from landgan.sampling import load_generator
 
 FORMATS = ("onnx", "torchscript")
@@ -35,8 +36,7 @@ def export(ckpt: str | Path, out: str | Path, fmt: str = "onnx", ema: bool = Tru
         k = len(cfg.condition_names)
         args, names = (*args, torch.full((2, k), 1.0 / k)), ["z", "c"]
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with warnings.catch_warnings():
+    with replacing(out) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter deprecation notices, not user problems
         if fmt == "onnx":
             torch.onnx.export(G, args, str(tmp), input_names=names, output_names=["image"],
@@ -46,7 +46,6 @@ def export(ckpt: str | Path, out: str | Path, fmt: str = "onnx", ema: bool = Tru
         else:
             torch.jit.save(torch.jit.trace(G, args), str(tmp),
                            _extra_files={"conditions": cfg.conditions})
-    tmp.replace(out)
     return out
 
 

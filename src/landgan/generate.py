@@ -8,13 +8,13 @@ refused beyond MAX_GRID_IMAGES images or MAX_GRID_PIXELS pixels.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 from PIL import Image
 
 from landgan.errors import UserError
+from landgan.files import replacing
 from landgan.grid import save_grid
 from landgan.sampling import (check_seed_and_truncation, iter_images, load_generator,
                               nearest_seen, parse_condition, sample_images)
@@ -77,13 +77,9 @@ def _condition(cfg, state: dict, condition: str | None):
 
 def _write_png(img, path: Path, i: int, n: int) -> None:
     """Write one PNG whole or not at all: an interrupted or full disk leaves no torn file."""
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        Image.fromarray(img).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException as e:  # Ctrl-C too: the temporary goes, the interruption goes on
-        tmp.unlink(missing_ok=True)
-        if not isinstance(e, OSError):
-            raise
+        with replacing(path) as tmp:
+            Image.fromarray(img).save(tmp, format="PNG")
+    except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror or e}; {i} of {n} images were "
                         f"written to {path.parent}") from None

@@ -35,6 +35,7 @@ from torch import nn
 from landgan.data.dataset import META_FILE, open_dataset
 from landgan.data.synthetic import ELEMENTS, render, sample_params
 from landgan.errors import UserError
+from landgan.files import replacing
 from landgan.label_rules import per_batch, rule_estimate
 
 VERSION = 1
@@ -104,9 +105,8 @@ def load_estimator(cache_dir: str | Path | None = None) -> PixelClassifier:
         return net.eval()
     net = train_estimator()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(net.state_dict(), tmp)
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        torch.save(net.state_dict(), tmp)
     return net
 
 
@@ -152,7 +152,6 @@ def label_dataset(path: str | Path, force: bool = False, estimator: str = "photo
     meta = dict(ds.meta, conditions=np.round(fractions, 5).tolist(),
                 condition_names=list(ELEMENTS), condition_kind=f"composition (estimated: {estimator})")
     meta_path = Path(path) / META_FILE
-    tmp = meta_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    tmp.replace(meta_path)
+    with replacing(meta_path) as tmp:
+        tmp.write_text(json.dumps(meta, indent=1))
     return fractions

@@ -29,6 +29,7 @@ from PIL import Image
 from landgan.data.dataset import ImageDataset, is_dataset, open_dataset
 from landgan.data.decode import SkipImage, decode_image, square_resize
 from landgan.errors import UserError
+from landgan.files import replacing
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 CACHE_VERSION = 2  # 2: folders decoded by landgan.data.decode, as prepare does
@@ -182,10 +183,8 @@ def cache_path(cache_dir: Path, info: dict) -> Path:
 def _save(path: Path, features: np.ndarray, info: dict) -> None:
     """Write atomically: a killed run never leaves a truncated cache file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
+    with replacing(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, features=features.astype(np.float32), info=json.dumps(info))
-    os.replace(tmp, path)
 
 
 def image_source_features(source: Source, extractor, n: int | None = None,
