@@ -9,7 +9,7 @@ from landgan.data.synthetic import make_synthetic_dataset
 from landgan.sampling import sample_images
 from landgan.images import to_model
 from landgan.train.balance import AdaptiveBalancer
-from landgan.train.gan import GANTrainer
+from landgan.train.gan import GANTrainer, cpu_has_native_bf16
 
 
 @pytest.fixture(scope="module")
@@ -118,4 +118,6 @@ def test_precision_and_layout_options_train(data, amp, layout):
     stats = [tr.train_step(_source(data)) for _ in range(3)][-1]
     assert all(torch.isfinite(v) for v in stats.values())
     assert any(not torch.equal(a, b) for a, b in zip(g0, tr.G.parameters()))
-    assert _trainer("dcgan4").amp is None  # auto = full precision on CPU
+    # The default, "native": bf16 only where the CPU computes it natively (AVX-512 BF16,
+    # AMX), else float32 (the old "None" expectation held only on AVX2 machines)
+    assert _trainer("dcgan4").amp == (torch.bfloat16 if cpu_has_native_bf16() else None)
