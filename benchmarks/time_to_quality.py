@@ -1,17 +1,17 @@
 """Time to quality: KID against held-out images after a fixed CPU budget, per recipe.
 
 Trains each recipe (:data:`RECIPES`: a model and a preset) on the same data, in chunks
-that alternate between the recipes, or with ``--parallel`` train side by side (either way
-any other load on the machine falls on all alike), each chunk a ``landgan train
---minutes`` call that resumes the last. The budget
-is in CPU-minutes per recipe (user + system time of its training processes, from the
-OS): each chunk trains, resuming, until its share of that budget is used, so a busy
-machine stretches the wall time but not the CPU budget. After every chunk the run's generator
-(G_ema; the report preset keeps none, so it is G itself) is scored with KID and FID
-against held-out images never trained on: photos split off ``--photos``, or procedural
-scenes from seeds training never used with ``--photos synthetic``. ``--amp`` defaults to
-off, so the figures hold on CPUs without native bf16. Prints a markdown table, writes a
-PNG plot of KID against CPU-minutes and, with ``--grids``, each recipe's final samples.
+that alternate between the recipes, or with ``--parallel`` side by side (either way any
+other load on the machine falls on all alike), each chunk a ``landgan train --minutes``
+call that resumes the last. The budget is in CPU-minutes per recipe (user + system time
+of its training processes, from the OS): each chunk trains, resuming, until its share of
+that budget is used, so a busy machine stretches the wall time but not the CPU budget.
+After every chunk the run's generator (G_ema; the report preset keeps none, so it is G
+itself) is scored with KID and FID against held-out images never trained on: photos split
+off ``--photos``, or procedural scenes from seeds training never used with ``--photos
+synthetic``. ``--amp`` defaults to off, so the figures hold on CPUs without native bf16.
+Prints a markdown table, writes a PNG plot of KID against CPU-minutes and, with
+``--grids``, each recipe's final samples.
 
     python benchmarks/time_to_quality.py --recipes dcgan4,fastgan --cpu-minutes 30
     python benchmarks/time_to_quality.py --recipes dcgan5,fastgan --resolution 128 --cpu-minutes 60 --parallel
@@ -85,16 +85,22 @@ def run_chunks(commands: dict[str, list[str]], threads: int) -> dict[str, float]
     billed separately, and both see the same load from whatever else the machine runs.
     """
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    procs = {subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env).pid: name
-             for name, cmd in commands.items()}
+    running = {}  # pid -> (name, process), until reaped
+    for name, cmd in commands.items():
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
+        running[proc.pid] = name, proc
     used = {}
-    while procs:
-        pid, status, usage = os.wait4(-1, 0)
-        name = procs.pop(pid, None)
-        if name is None:
+    while running:
+        pid, status, usage = os.wait4(-1, 0)  # whichever finishes first
+        if pid not in running:
             continue
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"training {name} failed (exit {os.waitstatus_to_exitcode(status)})")
+        name, proc = running.pop(pid)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        if proc.returncode != 0:
+            for _, other in running.values():  # no training left running after the script
+                other.kill()
+                other.wait()
+            raise SystemExit(f"training {name} failed (exit {proc.returncode})")
         used[name] = usage.ru_utime + usage.ru_stime
     return used
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from landgan.files import replacing
+from landgan.checkpoint import remove_stale_temporaries
+from landgan.files import replacing, temporary_name, temporaries
 
 
 @pytest.mark.parametrize("durable", [False, True])
@@ -29,3 +30,16 @@ def test_a_failed_write_keeps_the_old_file_and_removes_the_half_written_one(tmp_
             raise error
     assert path.read_bytes() == b"the last good checkpoint"
     assert [p.name for p in tmp_path.iterdir()] == ["step_0000100.pt"]
+
+
+def test_a_killed_writers_temporary_is_found_and_checkpoint_cleanup_removes_it(tmp_path):
+    """A process killed mid-write cannot unlink its temporary; the run's next start must."""
+    ckpts = tmp_path / "checkpoints"
+    ckpts.mkdir()
+    left = temporary_name(ckpts / "step_0000300.pt")
+    left.write_bytes(b"half")
+    (ckpts / "step_0000200.pt").write_bytes(b"good")
+    (ckpts / ".notes.txt.tmp7").write_text("not a checkpoint's")
+    assert temporaries(ckpts, "*.pt") == [left]
+    remove_stale_temporaries(tmp_path)
+    assert sorted(p.name for p in ckpts.iterdir()) == [".notes.txt.tmp7", "step_0000200.pt"]

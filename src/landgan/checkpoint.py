@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from landgan.errors import UserError
-from landgan.files import replacing
+from landgan.files import replacing, temporaries
 
 FORMAT = "landgan-checkpoint"
 CKPT_DIR = "checkpoints"
@@ -165,7 +165,7 @@ def remove_stale_temporaries(run_dir: str | Path) -> None:
     """Delete half-written checkpoint temporaries left by a process killed mid-write."""
     d = Path(run_dir) / CKPT_DIR
     if d.is_dir():
-        for tmp in d.glob(".*.pt.tmp*"):
+        for tmp in temporaries(d, "*.pt"):
             tmp.unlink(missing_ok=True)
 
 

@@ -1,9 +1,11 @@
 """Writing a file whole or not at all.
 
-Every file landgan writes that a user (or a later run) reads back -- checkpoints, feature
-caches, exported models, generated PNGs, reports, dataset metadata -- goes through
-:func:`replacing`, so a full disk, a kill or Ctrl-C leaves the old file or none, never a
-torn one.
+Single files that a user or a later run reads back -- checkpoints, feature caches,
+exported models, generated PNGs, evaluate's reports, a labelled dataset's metadata -- go
+through :func:`replacing`, so a full disk or Ctrl-C leaves the old file or none, never a
+torn one. (``prepare`` and ``save_dataset`` write several files that must appear together
+and keep their own protocol.) A process killed outright leaves its hidden temporary behind;
+:func:`temporaries` finds those for clean-up.
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ def temporary_name(path: Path) -> Path:
     """The hidden temporary that :func:`replacing` writes beside ``path`` (per process,
     so two processes writing the same file do not write into each other's temporary)."""
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+def temporaries(folder: Path, pattern: str = "*") -> list[Path]:
+    """The temporaries :func:`replacing` left in ``folder`` for files named like ``pattern``
+    (a glob, e.g. ``"*.pt"``): what a process killed mid-write leaves behind."""
+    return sorted(Path(folder).glob(f".{pattern}.tmp[0-9]*"))
 
 
 @contextmanager
