@@ -155,7 +155,7 @@ def plot(rows: list[dict], path: Path, size=(640, 420), pad=60) -> None:
         x, y = to_xy(0, ymax * frac)
         d.text((6, y - 6), f"{ymax * frac:.3f}", fill="black")
     d.text((pad + w // 2 - 60, size[1] - 25), "CPU-minutes (training)", fill="black")
-    d.text((10, 15), "KID vs held-out photos (lower is better)", fill="black")
+    d.text((10, 15), "KID vs held-out images (lower is better)", fill="black")
     for i, recipe in enumerate(dict.fromkeys(r["recipe"] for r in rows)):
         colour = COLOURS[i % len(COLOURS)]
         pts = [to_xy(r["cpu_min"], r["kid"]) for r in rows if r["recipe"] == recipe]
