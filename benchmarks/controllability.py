@@ -158,6 +158,11 @@ def photo_part(args, extractor) -> None:
           f"one generated image per request\n\n| | MAE | " + " | ".join(ELEMENTS) + " |\n"
           + "|---" * (len(ELEMENTS) + 2) + f"|\n| requested vs read | **{mae:.3f}** | "
           + " | ".join(f"{v:.3f}" for v in per) + " |")
+    # A model that ignored its request but drew realistic photos: another held-out
+    # photo's reading against each request.
+    ignored = np.abs(np.roll(requests, 1, 0) - requests)
+    print("| a real photo ignoring the request | " f"{ignored.mean():.3f} | "
+          + " | ".join(f"{v:.3f}" for v in ignored.mean(0)) + " |")
     n = min(args.n_fid, len(held))
     ref = extractor.features(held[:n], batch_size=50)
     fake = extractor.features(sample(read[:n], args.seed + 1), batch_size=50)

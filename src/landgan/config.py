@@ -67,6 +67,7 @@ class TrainConfig:
     diffaug: str = "color,translation,cutout"  # DiffAugment policy: comma list of color, translation, cutout ("" = off)
     conditional: bool = False  # condition G and D on class / composition vectors from the data
     conditions: str = ""  # comma-separated condition names (set from the data when conditional)
+    cond_aux: float = 1.0  # weight of D's prediction of the condition (AC-GAN style) in D's and G's losses (0 = projection alone)
     stage1: str = ""  # stackgan: trained stage-I (64 px) checkpoint that stage II refines
     balance: str = "off"  # "off" or "adaptive": correct a D or G that has pulled far ahead
     ema_kimg: float = 10.0  # half-life of the generator's EMA copy, in thousands of images
@@ -93,7 +94,7 @@ class TrainConfig:
     def net_args(self, **extra) -> NetArgs:
         """The plain arguments a model builder takes (``extra``: e.g. StackGAN's stage I)."""
         return NetArgs(self.resolution, self.z_dim, self.g_width, self.d_width,
-                       len(self.condition_names), **extra)
+                       len(self.condition_names), cond_head=self.cond_aux > 0, **extra)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -121,7 +122,8 @@ class TrainConfig:
         unknown = sorted(str(k)[:80] for k in set(d) - set(names))
         if unknown:
             raise UserError(f"unknown config field(s): {', '.join(unknown)}")
-        kw = {}
+        # Checkpoints from before cond_aux had no condition head in D.
+        kw = {} if "cond_aux" in d else {"cond_aux": 0.0}
         for k, v in d.items():
             typ = type(getattr(cls, k))
             if typ is float and isinstance(v, int) and not isinstance(v, bool):
@@ -165,7 +167,7 @@ RANGES = {
     "keep": (0, None), "log_every": (1, None), "eval_every": (0, None), "eval_n": (2, 1_000_000),
     "d_steps": (1, 1000), "r1_every": (1, None), "clip": (0, None), "gp": (0, None),
     "r1": (0, None), "beta1": (0, 0.99999), "beta2": (0, 0.99999999), "ema_kimg": (0, None),
-    "ema_rampup": (0, 1), "seed": (0, 2**31 - 1),
+    "ema_rampup": (0, 1), "seed": (0, 2**31 - 1), "cond_aux": (0, None),
 }
 POSITIVE = ("lr_g", "lr_d")  # must be > 0 (and finite)
 

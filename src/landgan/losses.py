@@ -41,6 +41,19 @@ def wasserstein_g(fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()
 
 
+def condition_kl(logits: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """KL(c || softmax(logits)), batch mean: how far a predicted condition is from ``c``.
+
+    ``c`` is a class one-hot or a composition's fractions (rows are renormalised to sum
+    to 1). Zero exactly when the prediction equals ``c``; unlike cross-entropy it does not
+    count the composition's own entropy, so its logged value reads as an error.
+    """
+    c = c.float()
+    c = c / c.sum(1, keepdim=True).clamp_min(1e-12)
+    log_p = F.log_softmax(logits.float(), 1)
+    return (torch.xlogy(c, c) - c * log_p).sum(1).mean()
+
+
 LOSSES = {
     "bce": (bce_d, bce_g),
     "hinge": (hinge_d, hinge_g),

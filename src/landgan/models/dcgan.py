@@ -76,7 +76,8 @@ class DCGANDiscriminator(nn.Module):
     """
 
     def __init__(self, resolution: int, n_down: int, width: int = 64, norm: str = "batch",
-                 first_norm: bool = False, dropout: float = 0.0, cond_dim: int = 0):
+                 first_norm: bool = False, dropout: float = 0.0, cond_dim: int = 0,
+                 cond_head: bool = False):
         super().__init__()
         final = resolution // 2 ** n_down
         if final < 1 or final * 2 ** n_down != resolution:
@@ -96,14 +97,21 @@ class DCGANDiscriminator(nn.Module):
         self.head = nn.Conv2d(chans[-1], 1, final)
         # Projection discriminator (Miyato & Koyama 2018): logit += <embed(c), features>.
         self.embed = nn.Linear(cond_dim, chans[-1], bias=False) if cond_dim else None
+        # AC-GAN-style head: the condition's logits from the same pooled features.
+        self.predict = nn.Linear(chans[-1], cond_dim) if cond_dim and cond_head else None
         init_weights(self)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def scores(self, x: torch.Tensor, c: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, condition logits (N, K) or None without a ``cond_head``) in one pass."""
         h = self.body(x)
         out = self.head(h).flatten(1).squeeze(1)
         if self.embed is not None:
             out = out + (self.embed(c.to(h.dtype)) * h.sum((2, 3))).sum(1)
-        return out
+        return out, None if self.predict is None else self.predict(h.mean((2, 3)))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.scores(x, c)[0]
 
 
 def _depth(resolution: int) -> int:
@@ -114,13 +122,15 @@ def _depth(resolution: int) -> int:
 def build_dcgan4(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """The classic DCGAN: 4 transposed convs (32 or 64 px)."""
     return (DCGANGenerator(a.resolution, 4, a.z_dim, a.g_width, a.cond_dim),
-            DCGANDiscriminator(a.resolution, 4, a.d_width, cond_dim=a.cond_dim))
+            DCGANDiscriminator(a.resolution, 4, a.d_width, cond_dim=a.cond_dim,
+                               cond_head=a.cond_head))
 
 
 def build_dcgan5(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """The deeper DCGAN: 5 transposed convs (64, 128 or 256 px)."""
     return (DCGANGenerator(a.resolution, 5, a.z_dim, a.g_width, a.cond_dim),
-            DCGANDiscriminator(a.resolution, 5, a.d_width, cond_dim=a.cond_dim))
+            DCGANDiscriminator(a.resolution, 5, a.d_width, cond_dim=a.cond_dim,
+                               cond_head=a.cond_head))
 
 
 def build_wgan(a: NetArgs) -> tuple[nn.Module, nn.Module]:
@@ -128,11 +138,12 @@ def build_wgan(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     n = _depth(a.resolution)
     return (DCGANGenerator(a.resolution, n, a.z_dim, a.g_width, a.cond_dim),
             DCGANDiscriminator(a.resolution, n, a.d_width, first_norm=True, dropout=0.3,
-                               cond_dim=a.cond_dim))
+                               cond_dim=a.cond_dim, cond_head=a.cond_head))
 
 
 def build_wgan_gp(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """WGAN-GP (Gulrajani 2017): no BatchNorm in the critic, since the penalty is per sample."""
     n = _depth(a.resolution)
     return (DCGANGenerator(a.resolution, n, a.z_dim, a.g_width, a.cond_dim),
-            DCGANDiscriminator(a.resolution, n, a.d_width, norm="none", cond_dim=a.cond_dim))
+            DCGANDiscriminator(a.resolution, n, a.d_width, norm="none", cond_dim=a.cond_dim,
+                               cond_head=a.cond_head))

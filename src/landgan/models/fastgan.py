@@ -226,7 +226,7 @@ class FastGANDiscriminator(nn.Module):
     """image (N, 3, R, R) [+ c] -> one logit per image; decoders for the self-supervised loss."""
 
     def __init__(self, resolution: int, width: int = 32, cond_dim: int = 0,
-                 spectral: bool = True):
+                 spectral: bool = True, cond_head: bool = False):
         super().__init__()
         if resolution not in SLE_PAIRS:
             raise ValueError(f"fastgan supports {RESOLUTIONS} px, not {resolution}")
@@ -242,6 +242,8 @@ class FastGANDiscriminator(nn.Module):
                                   nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(c8, 1, 4))
         # Projection discriminator (Miyato & Koyama 2018): logit += <embed(c), features>.
         self.embed = nn.Linear(cond_dim, c8, bias=False) if cond_dim else None
+        # AC-GAN-style head: the condition's logits from the same pooled features.
+        self.predict = nn.Linear(c8, cond_dim) if cond_dim and cond_head else None
         # Decoders a quarter as wide as D: cheap, so the features must carry the content.
         rec = sides[::-1]  # 8, 16, ..., R/2: both decoders end at R/2
         dch = {s: max(4, ch[s] // 4) for s in rec}
@@ -270,13 +272,28 @@ class FastGANDiscriminator(nn.Module):
             out = out + (self.embed(c.to(f8.dtype)) * f8.mean((2, 3))).sum(1)
         return out
 
+    def _prediction(self, f8: torch.Tensor) -> torch.Tensor | None:
+        return None if self.predict is None else self.predict(f8.mean((2, 3)))
+
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         return self._logits(self.features(x)[1], c)
+
+    def scores(self, x: torch.Tensor, c: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, condition logits (N, K) or None without a ``cond_head``) in one pass."""
+        f8 = self.features(x)[1]
+        return self._logits(f8, c), self._prediction(f8)
 
     def real_logits_and_recon_loss(self, x: torch.Tensor, c: torch.Tensor | None = None,
                                    part: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, L1 reconstruction loss) of real images; ``part`` 0..3 picks the quadrant
         (row-major: 0 top-left, 3 bottom-right), drawn from the global RNG when None."""
+        logits, _, loss = self.real_scores_and_recon_loss(x, c, part)
+        return logits, loss
+
+    def real_scores_and_recon_loss(self, x: torch.Tensor, c: torch.Tensor | None = None,
+                                   part: int | None = None) -> tuple[torch.Tensor, ...]:
+        """(logits, condition logits or None, L1 reconstruction loss) of real images."""
         if part is None:
             part = int(torch.randint(4, ()))
         elif part not in range(4):
@@ -292,7 +309,7 @@ class FastGANDiscriminator(nn.Module):
         target_part = F.interpolate(quarter, size=side, mode="area")
         loss = F.l1_loss(rec_all, target_all.to(rec_all.dtype)) + \
             F.l1_loss(rec_part, target_part.to(rec_part.dtype))
-        return self._logits(f8, c), loss
+        return self._logits(f8, c), self._prediction(f8), loss
 
 
 def build_fastgan(args: NetArgs) -> tuple[nn.Module, nn.Module]:
@@ -300,4 +317,5 @@ def build_fastgan(args: NetArgs) -> tuple[nn.Module, nn.Module]:
     if args.resolution not in RESOLUTIONS:
         raise ValueError(f"fastgan supports {RESOLUTIONS} px, not {args.resolution}")
     return (FastGANGenerator(args.resolution, args.z_dim, args.g_width, args.cond_dim),
-            FastGANDiscriminator(args.resolution, args.d_width, args.cond_dim))
+            FastGANDiscriminator(args.resolution, args.d_width, args.cond_dim,
+                                 cond_head=args.cond_head))

@@ -19,6 +19,7 @@ class NetArgs:
     g_width: int = 64  # generator width
     d_width: int = 64  # discriminator (or encoder) width
     cond_dim: int = 0  # length of the condition vector (0 = unconditional)
+    cond_head: bool = False  # D also predicts the condition (AC-GAN style), when conditional
     stage1: Any = None  # stackgan: the frozen stage-I generator (an nn.Module)
     stage1_config: dict = field(default_factory=dict)  # stackgan: stage I's training config
 

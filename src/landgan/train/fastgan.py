@@ -21,5 +21,8 @@ class FastGANTrainer(GANTrainer):
     """GANTrainer whose discriminator also reconstructs the real images it sees."""
 
     def _d_real(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits, recon = self.D.real_logits_and_recon_loss(x, *self._c())
-        return logits, {"recon": recon.float()}
+        logits, prediction, recon = self.D.real_scores_and_recon_loss(x, *self._c())
+        extra = {"recon": recon.float()}
+        if self._predicts():
+            extra.update(self._cond_loss(prediction))
+        return logits, extra

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from landgan.augment import diff_augment
-from landgan.losses import LOSSES
+from landgan.losses import LOSSES, condition_kl
 from landgan.train.balance import AdaptiveBalancer
 from landgan.train.base import Batch, Trainer
 from landgan.train.distributed import Distributed
@@ -95,13 +95,35 @@ class GANTrainer(Trainer):
             out["r1"] = cfg.r1 / 2 * cfg.r1_every * grad.flatten(1).pow(2).sum(1).mean()
         return out
 
+    def _predicts(self) -> bool:
+        """Whether D's condition head is trained (``cond_aux`` > 0 in a conditional run)."""
+        return (self.cfg.cond_aux > 0 and self.cond_source is not None
+                and getattr(self.D, "predict", None) is not None)
+
+    def _cond_loss(self, prediction: torch.Tensor) -> dict[str, torch.Tensor]:
+        """D's condition prediction against the batch's conditions, weighted."""
+        return {"cond": self.cfg.cond_aux * condition_kl(prediction, self.c)}
+
+    def _scores(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """D's logits, plus the condition loss when D predicts conditions.
+
+        The condition head learns from real images (through :meth:`_d_real`) and teaches G
+        (through the fakes' scores in :meth:`train_step`); it never sees fakes as targets,
+        so D cannot learn to misread bad fakes to push G (the AC-GAN failure mode).
+        """
+        if not self._predicts():
+            return self.D_fwd(x, *self._c()), {}
+        logits, prediction = self.D.scores(x, self.c)
+        return logits, self._cond_loss(prediction)
+
     def _d_real(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """D's logits on (augmented) real images, and any extra loss terms on them by name.
 
-        The plain GAN has none; a family whose discriminator also learns from real images
-        alone (FastGAN's reconstruction) overrides this in its trainer.
+        The plain GAN has only the condition loss (when on); a family whose discriminator
+        also learns from real images alone (FastGAN's reconstruction) overrides this in
+        its trainer.
         """
-        return self.D_fwd(x, *self._c()), {}
+        return self._scores(x)
 
     def _d_step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         with self._autocast():
@@ -151,8 +173,9 @@ class GANTrainer(Trainer):
             # D's weight gradients are not needed for G's update: skipping them saves
             # about a third of the backward pass through D.
             self.D.requires_grad_(False)
-            g_out = self.D_fwd(self._d_input(fake), *self._c()).float()
-            loss_g = self.g_loss(g_out)
+            g_out, g_extra = self._scores(self._d_input(fake))
+            g_out = g_out.float()
+            loss_g = self.g_loss(g_out) + sum(g_extra.values())
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(loss_g).backward()
         self.dist.average_gradients(self.opt_g)
@@ -168,7 +191,8 @@ class GANTrainer(Trainer):
         n = fake.shape[0] * self.dist.world  # images of the global batch
         self.nimg += n
         self.update_ema(n)
-        return {**stats, "loss/g": loss_g.detach()}
+        return {**stats, "loss/g": loss_g.detach(),
+                **{"loss/g_" + k: v.detach() for k, v in g_extra.items()}}
 
     def state_dict(self) -> dict:
         return {
