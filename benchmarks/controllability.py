@@ -185,6 +185,18 @@ def photo_part(args, extractor) -> None:
         for (name, r), g in zip(PHOTO_ROWS.items(), got):
             print(f"- {name}: " + "/".join(f"{v:.2f}" for v in r) + " -> "
                   + "/".join(f"{v:.2f}" for v in g))
+        blind_grid(sample, Path(args.grids) / "control_photos_blind.png")
+
+
+def blind_grid(sample, path: Path, seed: int = 11) -> None:
+    """The grid's rows in a shuffled order (other latents), for a judge who is told the
+    requests but not which row is which; the key is printed, not written beside it."""
+    names = list(PHOTO_ROWS)
+    order = np.random.default_rng(1).permutation(len(names))
+    rows = [sample(np.tile(np.float32(PHOTO_ROWS[names[i]]), (8, 1)), seed) for i in order]
+    save_grid(np.concatenate(rows), path, nrow=8)
+    print(f"blind grid: {path}; key: " + "; ".join(f"row {r + 1} = {names[i]}"
+                                                   for r, i in enumerate(order)))
 
 
 def main() -> None:

@@ -29,7 +29,9 @@ Discriminator
   averaged). The head (conv1x1 + BN + LReLU, conv4x4 valid) scores the 5x5 overlapping
   patches of the 8x8 map; their mean is the logit. Conditional: projection term
   (Miyato & Koyama 2018) as in DCGANDiscriminator, but on mean- rather than sum-pooled
-  8x8 features, to match the head's patch mean (summed, it started 64x larger).
+  8x8 features, to match the head's patch mean (summed, it started 64x larger). With
+  ``cond_head`` a linear layer also predicts the condition from those pooled features
+  (AC-GAN style); the trainer's ``--cond-aux`` weighs it.
 
   Spectral norm (the official code's choice) is on every conv/linear of the scoring
   path, on top of BN: it bounds D's slope, which the hinge loss alone does not, and it
