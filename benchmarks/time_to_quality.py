@@ -52,6 +52,8 @@ RECIPES = {  # name -> landgan train flags
     "dcgan4": ["--model", "dcgan4", "--preset", "fast"],
     "dcgan5": ["--model", "dcgan5", "--preset", "fast"],
     "fastgan": ["--model", "fastgan", "--preset", "fast"],
+    # fastgan's batch before it became 32 (2026-12-01): the comparison that chose 32.
+    "fastgan-b64": ["--model", "fastgan", "--preset", "fast", "--batch-size", "64"],
 }
 COLOURS = [(200, 60, 40), (30, 90, 200), (40, 150, 60), (150, 60, 170)]
 

@@ -47,9 +47,9 @@ class TrainConfig:
     loss: str = "hinge"  # objective (the model's own unless given)
     resolution: int = 64  # output size in pixels (square)
     out: str = "runs"  # parent folder of numbered run folders
-    steps: int = 2000  # stop after this many generator steps in total (0 = no step limit)
+    steps: int = 4000  # stop after this many generator steps in total (0 = no step limit)
     minutes: float = 0.0  # stop after this many minutes of this invocation (0 = no time limit)
-    batch_size: int = 64  # images per step
+    batch_size: int = 32  # images per step
     z_dim: int = 100  # latent size
     g_width: int = 32  # generator width (channels at half the output size; the model's own unless given)
     d_width: int = 32  # discriminator width (channels of the first layer; the model's own unless given)
