@@ -165,7 +165,8 @@ def plot(rows: list[dict], path: Path, size=(640, 420), pad=60) -> None:
             d.line(pts, fill=colour, width=3)
         for x, y in pts:
             d.ellipse([x - 4, y - 4, x + 4, y + 4], fill=colour)
-        d.text((size[0] - 190, 20 + 16 * i), " ".join(RECIPES[recipe]), fill=colour)
+        label = " ".join(RECIPES[recipe])
+        d.text((size[0] - 10 - int(d.textlength(label)), 20 + 16 * i), label, fill=colour)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 
