@@ -161,7 +161,7 @@ def photo_part(args, extractor) -> None:
     # A model that ignored its request but drew realistic photos: another held-out
     # photo's reading against each request.
     ignored = np.abs(np.roll(requests, 1, 0) - requests)
-    print("| a real photo ignoring the request | " f"{ignored.mean():.3f} | "
+    print(f"| a real photo ignoring the request | {ignored.mean():.3f} | "
           + " | ".join(f"{v:.3f}" for v in ignored.mean(0)) + " |")
     n = min(args.n_fid, len(held))
     ref = extractor.features(held[:n], batch_size=50)

@@ -65,8 +65,8 @@ def test_the_head_learns_from_reals_and_its_loss_reaches_g(model):
     kl = [float(s["loss/cond"]) for s in stats]
     assert kl[0] > 0.3 and np.mean(kl[-5:]) < 0.7 * np.mean(kl[:3])
     assert all("loss/g_cond" in s for s in stats)
-    tr0 = TRAINERS[get_model(model).trainer](dataclasses.replace(cfg, cond_aux=0.0), torch.device("cpu"))
+    tr0 = TRAINERS[get_model(model).trainer](dataclasses.replace(cfg, cond_aux=0.0),
+                                             torch.device("cpu"))
     tr0.set_condition_source(lambda i: c)
     plain = tr0.train_step(lambda i: real)
     assert "loss/cond" not in plain and "loss/g_cond" not in plain
-

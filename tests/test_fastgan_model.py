@@ -40,8 +40,9 @@ def test_shapes_range_and_no_transposed_convs(res):
     assert x.shape == (3, 3, res, res) and x.min() >= -1 and x.max() <= 1
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules())
     assert D(x).shape == (3,)
-    logits, rec = D.real_logits_and_recon_loss(_images(3, res), part=1)
+    logits, prediction, rec = D.real_scores_and_recon_loss(_images(3, res), part=1)
     assert logits.shape == (3,) and rec.shape == () and 0 < rec.item() < 4
+    assert prediction is None  # unconditional: no condition head
     assert [(m.low, m.high) for m in G.sle] == list(SLE_PAIRS[res])
 
 
@@ -120,12 +121,12 @@ def test_recon_targets_pick_the_matching_quadrant():
     crops = []
     D.decode_part.register_forward_pre_hook(lambda m, args: crops.append(args[0]))
     for part, (r, c) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
-        D.real_logits_and_recon_loss(x, part=part)
+        D.real_scores_and_recon_loss(x, part=part)
         assert torch.allclose(crops[-1], f16[:, :, 8 * r:8 * r + 8, 8 * c:8 * c + 8])
     # Decoders that output the exact targets for quadrant 3 score zero there only.
     D.decode_all.register_forward_hook(lambda m, a, out: F.interpolate(x, size=32, mode="area"))
     D.decode_part.register_forward_hook(lambda m, a, out: x[:, :, 32:, 32:])
-    losses = [D.real_logits_and_recon_loss(x, part=p)[1].item() for p in range(4)]
+    losses = [D.real_scores_and_recon_loss(x, part=p)[2].item() for p in range(4)]
     assert losses[3] < 1e-6 and min(losses[:3]) > 0.05
 
 
@@ -133,13 +134,13 @@ def test_random_part_comes_from_the_global_rng():
     x = _images(2, 64)
     D = _settled(FastGANDiscriminator(64, 8), x)
     torch.manual_seed(5)
-    drawn = D.real_logits_and_recon_loss(x)[1]
+    drawn = D.real_scores_and_recon_loss(x)[2]
     torch.manual_seed(5)
     part = int(torch.randint(4, ()))
-    assert torch.equal(drawn, D.real_logits_and_recon_loss(x, part=part)[1])
-    assert len({D.real_logits_and_recon_loss(x, part=p)[1].item() for p in range(4)}) == 4
+    assert torch.equal(drawn, D.real_scores_and_recon_loss(x, part=part)[2])
+    assert len({D.real_scores_and_recon_loss(x, part=p)[2].item() for p in range(4)}) == 4
     with pytest.raises(ValueError, match="0..3"):
-        D.real_logits_and_recon_loss(x, part=4)
+        D.real_scores_and_recon_loss(x, part=4)
 
 
 def test_recon_loss_falls_when_training_d():
@@ -149,7 +150,7 @@ def test_recon_loss_falls_when_training_d():
     opt = torch.optim.Adam(D.parameters(), 2e-3, betas=(0.5, 0.999))
     losses = []
     for _ in range(30):
-        logits, rec = D.real_logits_and_recon_loss(x)
+        logits, _, rec = D.real_scores_and_recon_loss(x)
         loss = rec + F.relu(1 - logits).mean()
         opt.zero_grad()
         loss.backward()
@@ -173,7 +174,7 @@ def test_conditional_generator_and_discriminator():
         same = x[:1].expand(4, -1, -1, -1)
         logits = D(same, c)
         assert logits.shape == (4,) and logits.std() > 1e-3  # the projection term is live
-        real_logits, rec = D.real_logits_and_recon_loss(same, c, part=0)
+        real_logits, _, rec = D.real_scores_and_recon_loss(same, c, part=0)
     assert torch.allclose(real_logits, logits, atol=1e-5) and torch.isfinite(rec)
 
 

@@ -41,7 +41,7 @@ Discriminator
   ``--sn`` would stack a second spectral norm and strip D's BatchNorms, decoders'
   included: leave it off for this model.)
 
-  Self-supervision, :meth:`FastGANDiscriminator.real_logits_and_recon_loss`: two small
+  Self-supervision, :meth:`FastGANDiscriminator.real_scores_and_recon_loss`: two small
   decoders (upsample + conv3x3 + BN + GLU blocks, conv3x3 to RGB, tanh) reconstruct
   (a) the whole real image at R/2 px from the 8x8 map and (b) one quadrant of it
   (full-res R/2 px) from the matching 8x8 quarter of the 16x16 map. The loss is L1 (the
@@ -278,7 +278,7 @@ class FastGANDiscriminator(nn.Module):
         return None if self.predict is None else self.predict(f8.mean((2, 3)))
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        return self._logits(self.features(x)[1], c)
+        return self.scores(x, c)[0]
 
     def scores(self, x: torch.Tensor, c: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -286,16 +286,11 @@ class FastGANDiscriminator(nn.Module):
         f8 = self.features(x)[1]
         return self._logits(f8, c), self._prediction(f8)
 
-    def real_logits_and_recon_loss(self, x: torch.Tensor, c: torch.Tensor | None = None,
-                                   part: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits, L1 reconstruction loss) of real images; ``part`` 0..3 picks the quadrant
-        (row-major: 0 top-left, 3 bottom-right), drawn from the global RNG when None."""
-        logits, _, loss = self.real_scores_and_recon_loss(x, c, part)
-        return logits, loss
-
     def real_scores_and_recon_loss(self, x: torch.Tensor, c: torch.Tensor | None = None,
                                    part: int | None = None) -> tuple[torch.Tensor, ...]:
-        """(logits, condition logits or None, L1 reconstruction loss) of real images."""
+        """(logits, condition logits or None, L1 reconstruction loss) of real images;
+        ``part`` 0..3 picks the quadrant (row-major: 0 top-left, 3 bottom-right), drawn
+        from the global RNG when None."""
         if part is None:
             part = int(torch.randint(4, ()))
         elif part not in range(4):
