@@ -68,6 +68,30 @@ def test_user_errors_are_one_line(tmp_path, monkeypatch, capsys, argv, message):
     assert message in err and err.startswith("landgan: error:") and err.count("\n") == 1
 
 
+class _Exited(Exception):
+    pass
+
+
+def test_torchrun_worker_ends_without_interpreter_shutdown(tmp_path, monkeypatch, capsys):
+    """Under torchrun (WORLD_SIZE > 1) main ends the process itself, streams flushed, with
+    its exit status: gloo threads may otherwise abort the shutdown (cli._end_worker)."""
+    ended = []
+
+    def fake_exit(status):
+        ended.append(status)
+        raise _Exited
+
+    monkeypatch.setattr("landgan.cli.os._exit", fake_exit)
+    monkeypatch.chdir(tmp_path)
+    assert main(["prepare", "/nonexistent", "--out", "ds"]) == 2  # not a worker: returns
+    assert ended == []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(_Exited):
+        main(["prepare", "/nonexistent", "--out", "ds"])
+    assert ended == [2]
+    assert capsys.readouterr().err.count("landgan: error:") == 2
+
+
 def test_not_a_checkpoint(tmp_path, capsys):
     (tmp_path / "fake.pt").write_text("not a checkpoint")
     assert main(["generate", str(tmp_path / "fake.pt"), "--out", str(tmp_path / "g.png")]) == 2

@@ -295,6 +295,10 @@ class _Session:
                 if out_of_time:
                     self.log(f"time budget of {cfg.minutes} min reached at step {tr.step}")
                     break
+        except BaseException:
+            # Flushed now: a torchrun worker ends without the interpreter's shutdown (cli).
+            self.writer.close()
+            raise
         finally:
             bar.close()
         self._finish()
