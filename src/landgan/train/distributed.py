@@ -200,6 +200,11 @@ def _device_for_rank(device: torch.device, local_rank: int) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
+def launched_world_size() -> int:
+    """How many processes torchrun started for this run (1 when not launched by it)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 @contextmanager
 def distributed_session(device: torch.device) -> Iterator[tuple[Distributed, torch.device]]:
     """Join torchrun's process group (if launched by it) for the body; yield (handle, device).
@@ -207,7 +212,7 @@ def distributed_session(device: torch.device) -> Iterator[tuple[Distributed, tor
     A process group that already exists (a caller's own launcher) is used and left
     open; one created here is destroyed on the way out.
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = launched_world_size()
     owned = False
     if not (dist.is_available() and dist.is_initialized()):
         if world <= 1:
