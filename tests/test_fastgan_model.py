@@ -178,12 +178,45 @@ def test_conditional_generator_and_discriminator():
     assert torch.allclose(real_logits, logits, atol=1e-5) and torch.isfinite(rec)
 
 
+def _live_cond_bn(G: FastGANGenerator) -> FastGANGenerator:
+    """``G`` with random (not the initial zero) conditional-BN weights, so they matter."""
+    with torch.no_grad():
+        for m in G.cond_bn:
+            m.linear.weight.normal_(0, 0.5)
+    return G
+
+
+def test_conditional_bn_starts_as_plain_bn_and_carries_the_condition():
+    torch.manual_seed(0)
+    plain = FastGANGenerator(64, Z, 8, cond_dim=3)
+    torch.manual_seed(0)
+    G = FastGANGenerator(64, Z, 8, cond_dim=3, cond_bn=True)
+    # A plain model's weights (an older checkpoint) load into it; only the new part is missing.
+    result = G.load_state_dict(plain.state_dict(), strict=False)
+    assert not result.unexpected_keys and result.missing_keys
+    assert all(k.startswith("cond_bn.") for k in result.missing_keys)
+    assert len(G.cond_bn) == len(G.up) + 1  # the 4x4 BN and one per up block
+    z, c = torch.randn(6, Z), torch.rand(6, 3)
+    plain, G = _settled(plain, z, c), _settled(G, z, c)
+    with torch.no_grad():
+        assert torch.equal(G(z, c), plain(z, c))  # zero-initialised: no change at the start
+        # Cut the condition's only other way in (the first layer's input): with plain BN
+        # c then has no effect, with conditional BN it still moves the image.
+        for net in (plain, G):
+            net.project.weight[:, Z:] = 0
+        _live_cond_bn(G)
+        c2 = torch.rand(6, 3)
+        assert torch.equal(plain(z, c), plain(z, c2))
+        assert (G(z, c) - G(z, c2)).abs().max() > 1e-2
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the legacy exporter, still ours
-@pytest.mark.parametrize("cond_dim", [0, 3])
-def test_onnx_export_matches_pytorch(cond_dim, tmp_path):
+@pytest.mark.parametrize("cond_dim,cond_bn", [(0, False), (3, False), (3, True)])
+def test_onnx_export_matches_pytorch(cond_dim, cond_bn, tmp_path):
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
     torch.manual_seed(0)
-    G = _settled(FastGANGenerator(64, Z, 8, cond_dim), torch.randn(16, Z),
+    G = FastGANGenerator(64, Z, 8, cond_dim, cond_bn=cond_bn)
+    G = _settled(_live_cond_bn(G) if cond_bn else G, torch.randn(16, Z),
                  torch.rand(16, cond_dim))
     with torch.no_grad():  # an untrained G's image is near 0: make the 1e-4 check bite
         G.to_rgb[0].weight.mul_(10)

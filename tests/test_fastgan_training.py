@@ -10,6 +10,7 @@ from conftest import blobs
 from landgan.checkpoint import list_checkpoints, load_checkpoint
 from landgan.cli import main
 from landgan.config import TrainConfig
+from landgan.errors import UserError
 from landgan.data.dataset import save_dataset
 from landgan.images import to_model
 from landgan.sampling import load_generator, sample_images
@@ -64,7 +65,8 @@ def test_resume_is_exact(tmp_path, blobs64):
             assert torch.equal(t, b[net][name]), f"{net}.{name} differs after resume"
 
 
-def test_conditional_fastgan_obeys_its_class(tmp_path):
+@pytest.mark.parametrize("cond_bn", [False, True])
+def test_conditional_fastgan_obeys_its_class(tmp_path, cond_bn):
     """Class 0 is dark scenes, class 1 bright ones; asked for each, G mostly complies."""
     rng = np.random.default_rng(0)
     dark = rng.integers(0, 60, (48, 64, 64, 3), dtype=np.uint8)
@@ -73,8 +75,9 @@ def test_conditional_fastgan_obeys_its_class(tmp_path):
                       {"source": "test", "classes": ["dark", "bright"], "labels": [0] * 48 + [1] * 48})
     # No colour augmentation: brightness is the very thing the condition must control.
     run = train(_cfg(tmp_path / "runs", ds, steps=80, conditional=True, lr_g=1e-3, lr_d=1e-3,
-                     diffaug="", batch_size=16), progress=False)
+                     diffaug="", batch_size=16, cond_bn=cond_bn), progress=False)
     G, cfg = load_generator(run)
+    assert cfg.cond_bn == cond_bn and (G.cond_bn is not None) == cond_bn
     means = [sample_images(G, cfg, 16, seed=1, condition=torch.eye(2)[k]).mean((1, 2, 3))
              for k in range(2)]
     threshold = (means[0].mean() + means[1].mean()) / 2
@@ -124,3 +127,10 @@ def test_generate_cli_and_ui_engine_serve_a_conditional_fastgan(tmp_path):
     images, _ = eng.generate(name, 2, 0, None, torch.tensor([0.5, 0, 0, 0.5, 0]))
     assert len(images) == 2 and images[0].shape == (64, 64, 3)
     assert eng.interpolate(name, (1, 2), (torch.full((5,), 0.2),) * 2, 3, None).shape == (3, 64, 64, 3)
+
+
+def test_cond_bn_is_refused_where_no_model_has_it_and_off_for_old_configs():
+    with pytest.raises(UserError, match="no conditional BatchNorm"):
+        TrainConfig.for_model(model="dcgan4", cond_bn=True).validated()
+    old = {k: v for k, v in TrainConfig(conditional=True).to_dict().items() if k != "cond_bn"}
+    assert TrainConfig.from_dict(old).cond_bn is False  # checkpoints from before it

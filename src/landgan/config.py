@@ -67,6 +67,7 @@ class TrainConfig:
     diffaug: str = "color,translation,cutout"  # DiffAugment policy: comma list of color, translation, cutout ("" = off)
     conditional: bool = False  # condition G and D on class / composition vectors from the data
     conditions: str = ""  # comma-separated condition names (set from the data when conditional)
+    cond_bn: bool = False  # the condition also scales and shifts each of G's BatchNorms (conditional BN; models that have it: fastgan)
     cond_aux: float = 1.0  # weight of D's prediction of the condition (AC-GAN style) in D's and G's losses (0 = projection alone)
     stage1: str = ""  # stackgan: trained stage-I (64 px) checkpoint that stage II refines
     balance: str = "off"  # "off" or "adaptive": correct a D or G that has pulled far ahead
@@ -94,7 +95,8 @@ class TrainConfig:
     def net_args(self, **extra) -> NetArgs:
         """The plain arguments a model builder takes (``extra``: e.g. StackGAN's stage I)."""
         return NetArgs(self.resolution, self.z_dim, self.g_width, self.d_width,
-                       len(self.condition_names), cond_head=self.cond_aux > 0, **extra)
+                       len(self.condition_names), cond_head=self.cond_aux > 0,
+                       cond_bn=self.cond_bn, **extra)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -152,6 +154,8 @@ class TrainConfig:
             raise UserError(f"unknown --balance {self.balance!r}; choose off or adaptive")
         if self.diffaug:
             parse_policy(self.diffaug)
+        if self.cond_bn and not get_model(self.model).cond_bn:
+            raise UserError(f"--cond-bn: model {self.model} has no conditional BatchNorm")
         if self.steps == 0 and self.minutes == 0:
             raise UserError("give a budget: --steps N and/or --minutes M")
         return self

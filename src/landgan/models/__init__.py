@@ -30,7 +30,7 @@ MODELS: dict[str, ModelSpec] = {
     "fastgan": ModelSpec(fastgan.build_fastgan, fastgan.RESOLUTIONS,
                          "FastGAN (Liu 2021): skip-layer excitation G, self-supervised D; for "
                          "small datasets at 64/128/256 px (the default)",
-                         trainer="fastgan", conditional=True),
+                         trainer="fastgan", conditional=True, cond_bn=True),
     "dcgan4": ModelSpec(dcgan.build_dcgan4, (32, 64),
                         "DCGAN, 4 transposed convs (Radford 2016), the report's final model",
                         defaults=DCGAN_RECIPE, conditional=True),

@@ -20,6 +20,7 @@ class NetArgs:
     d_width: int = 64  # discriminator (or encoder) width
     cond_dim: int = 0  # length of the condition vector (0 = unconditional)
     cond_head: bool = False  # D also predicts the condition (AC-GAN style), when conditional
+    cond_bn: bool = False  # the condition also modulates G's BatchNorms (fastgan), when conditional
     stage1: Any = None  # stackgan: the frozen stage-I generator (an nn.Module)
     stage1_config: dict = field(default_factory=dict)  # stackgan: stage I's training config
 
@@ -34,3 +35,4 @@ class ModelSpec:
     defaults: dict = field(default_factory=dict)  # TrainConfig fields this model sets by default
     trainer: str = "gan"  # key of landgan.train.TRAINERS: how the networks are trained
     conditional: bool = False  # supports --conditional (class or composition vectors)
+    cond_bn: bool = False  # supports --cond-bn (the condition modulates G's BatchNorms)
