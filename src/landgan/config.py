@@ -3,8 +3,9 @@
 The field defaults are the one place for defaults: ``TrainConfig()`` is exactly what
 ``landgan train`` with no flags runs, and each field's trailing comment is its
 ``--flag``'s help text (:func:`field_help`). They are the default model's (fastgan)
-recipe; latent size, batch and optimiser follow the report's Table 2 (z_dim 100,
-batch 64, Adam lr 2e-4, beta1 0.5). A model may change some defaults (its paper's
+recipe; latent size and optimiser follow the report's Table 2 (z_dim 100, Adam lr 2e-4,
+beta1 0.5), its batch does not (16, not 64: more updates per CPU-minute, which won every
+comparison in docs/performance.md). A model may change some defaults (its paper's
 settings, ``ModelSpec.defaults``), then a preset (:data:`PRESETS`) may; values the
 user gives explicitly always win.
 """
@@ -47,9 +48,9 @@ class TrainConfig:
     loss: str = "hinge"  # objective (the model's own unless given)
     resolution: int = 64  # output size in pixels (square)
     out: str = "runs"  # parent folder of numbered run folders
-    steps: int = 4000  # stop after this many generator steps in total (0 = no step limit)
+    steps: int = 8000  # stop after this many generator steps in total (0 = no step limit)
     minutes: float = 0.0  # stop after this many minutes of this invocation (0 = no time limit)
-    batch_size: int = 32  # images per step
+    batch_size: int = 16  # images per step
     z_dim: int = 100  # latent size
     g_width: int = 32  # generator width (channels at half the output size; the model's own unless given)
     d_width: int = 32  # discriminator width (channels of the first layer; the model's own unless given)
@@ -76,7 +77,7 @@ class TrainConfig:
     seed: int = 0  # seeds weights, batches and latents
     synthetic_count: int = 8192  # how many procedural landscapes to render for data=synthetic
     sample_every: int = 500  # save a sample grid every N steps (0 = only at the end)
-    ckpt_every: int = 1000  # save a checkpoint every N steps (0 = only at the end)
+    ckpt_every: int = 2000  # save a checkpoint every N steps (0 = only at the end)
     keep: int = 0  # keep only the newest N step checkpoints (0 = keep all; best.pt always kept)
     log_every: int = 20  # log losses to TensorBoard every N steps
     eval_every: int = 0  # score G_ema (KID/FID vs the training data) every N steps (0 = off)
