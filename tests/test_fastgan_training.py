@@ -10,8 +10,8 @@ from conftest import blobs
 from landgan.checkpoint import list_checkpoints, load_checkpoint
 from landgan.cli import main
 from landgan.config import TrainConfig
-from landgan.errors import UserError
 from landgan.data.dataset import save_dataset
+from landgan.errors import UserError
 from landgan.images import to_model
 from landgan.sampling import load_generator, sample_images
 from landgan.train import TRAINERS

@@ -4,8 +4,8 @@ The field defaults are the one place for defaults: ``TrainConfig()`` is exactly 
 ``landgan train`` with no flags runs, and each field's trailing comment is its
 ``--flag``'s help text (:func:`field_help`). They are the default model's (fastgan)
 recipe; latent size and optimiser follow the report's Table 2 (z_dim 100, Adam lr 2e-4,
-beta1 0.5), its batch does not (16, not 64: more updates per CPU-minute, which won every
-comparison in docs/performance.md). A model may change some defaults (its paper's
+beta1 0.5), its batch does not (16, not 64: more updates per CPU-minute, which gave a
+lower KID at every budget of the photo comparisons in docs/performance.md). A model may change some defaults (its paper's
 settings, ``ModelSpec.defaults``), then a preset (:data:`PRESETS`) may; values the
 user gives explicitly always win.
 """

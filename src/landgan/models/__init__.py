@@ -19,8 +19,8 @@ from landgan.models.spec import ModelSpec, NetArgs  # noqa: F401 -- NetArgs: pub
 
 # The report's families keep their own recipe under landgan's default preset: the
 # DCGAN objective and widths (report Table 2) and colour/translation DiffAugment.
-# fastgan's batch of 16 (four times the updates per image: better at every CPU budget
-# measured, docs/performance.md) is not theirs: they keep the report's 64 and 2,000 steps.
+# fastgan's batch of 16 (four times the updates per image: a lower KID at every budget of
+# the photo comparisons, docs/performance.md) is not theirs: they keep the report's 64 and 2,000 steps.
 DCGAN_RECIPE = dict(loss="bce", g_width=64, d_width=64, diffaug="color,translation",
                     batch_size=64, steps=2000)
 
