@@ -201,13 +201,50 @@ def test_sigterm_mid_run_leaves_no_temporary(tmp_path):
     _slow_source(src, 150)
     proc = _start_prepare(src, out)
     _wait_for_progress(proc, out / "images.npy.tmp")
+    workers = _children(proc.pid)
     os.killpg(proc.pid, signal.SIGTERM)  # parent and workers, as a service manager does
+    # A Pool used to hang here, rarely, on a lock a signalled worker held (docs/reliability.md).
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
+    assert len(workers) == 2 and not any(_exists(pid) for pid in workers)
     assert not list(tmp_path.rglob("*.tmp"))
     assert not out.exists()  # created by the run and left empty: removed
     report = prepare_dataset(src, out, 32, workers=1, progress=False)  # no --force needed
     assert report.written == 150 and report.notes == []
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux /proc), or skip the test."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    if not path.exists():
+        pytest.skip("needs Linux's /proc/PID/task/PID/children to find the workers")
+    return [int(p) for p in path.read_text().split()]
+
+
+def _exists(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not exited (a zombie has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@posix_only
+def test_workers_of_a_killed_prepare_exit(tmp_path):
+    """SIGKILL to the parent alone (OOM killer): its workers see their pipes close and stop."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    _slow_source(src, 150)
+    proc = _start_prepare(src, out)
+    _wait_for_progress(proc, out / "images.npy.tmp")
+    workers = _children(proc.pid)
+    proc.kill()
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(_exists(pid) for pid in workers):
+        assert time.monotonic() < deadline, "orphaned workers still running"
+        time.sleep(0.05)
+    assert len(workers) == 2
 
 
 @posix_only

@@ -28,16 +28,15 @@ report. Steps:
 5. ``resize(LANCZOS, reducing_gap=3)`` to the target size: antialiased, and it also
    upsamples small images.
 
-:class:`SourceDecoder` and :func:`decode_task` are the per-process worker that
-``prepare`` runs in a ``multiprocessing.Pool``: they read from a folder or a zip
-and turn every failure, even an unexpected one, into a skip.
+:class:`SourceDecoder` is what each of ``prepare``'s worker processes runs
+(:mod:`landgan.data.workers`): it reads from a folder or a zip and turns every
+failure, even an unexpected one, into a skip.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import signal
 import stat
 import struct
 import warnings
@@ -322,21 +321,3 @@ class SourceDecoder:
         """Close the zip file, if any."""
         if self.zip is not None:
             self.zip.close()
-
-
-_WORKER: SourceDecoder | None = None  # per worker process, set by init_worker
-
-
-def init_worker(args: tuple) -> None:
-    """Pool initializer: build this process's :class:`SourceDecoder` from ``args``."""
-    global _WORKER
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the pool, quietly
-    # The parent's SIGTERM handler (which cleans up its temporaries) is inherited by
-    # fork; a worker has nothing to clean up and should just stop.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _WORKER = SourceDecoder(*args)
-
-
-def decode_task(task: tuple[int, str]) -> tuple[int, np.ndarray | None, str]:
-    """Pool function: decode one (index, name) task in a worker process."""
-    return _WORKER(task)

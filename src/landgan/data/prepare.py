@@ -22,9 +22,9 @@ UTF-8, and control characters (a newline would split a line of skipped.txt), are
 written as ``\\xNN`` escapes (see :func:`display_name`). Files are still read by
 their real names.
 
-A ``multiprocessing.Pool`` decodes; results arrive in order and are appended to
-``images.npy`` at once, so memory holds one image per worker (bounded by the budget of
-:mod:`landgan.data.limits`), whatever the dataset size. Outputs get temporary names
+Worker processes decode (:mod:`landgan.data.workers`); results arrive in order and
+are appended to ``images.npy`` at once, so memory holds a few images per worker
+(each bounded by the budget of :mod:`landgan.data.limits`), whatever the dataset size. Outputs get temporary names
 (``*.tmp``), renamed at the end, dataset.json last. OUT is locked against a second
 prepare meanwhile; temporaries are removed on any error and on SIGTERM, and those left
 by a killed run (SIGKILL, power loss) are removed, and said so, by the next one.
@@ -40,15 +40,15 @@ import zipfile
 from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field
-from multiprocessing import Pool
 from pathlib import Path
 
 from tqdm import tqdm
 
 from landgan.data.dataset import FORMAT_VERSION, IMAGES_FILE, META_FILE
-from landgan.data.decode import DEFAULT_MAX_PIXELS, SourceDecoder, decode_task, init_worker
+from landgan.data.decode import DEFAULT_MAX_PIXELS, SourceDecoder
 from landgan.data.limits import (BYTES_PER_PIXEL, claim_out, sigterm_unwinds, walk_folder,
                                  zip_refusals)
+from landgan.data.workers import ordered_map
 from landgan.errors import UserError
 
 RESOLUTIONS = (32, 64, 128, 256)
@@ -200,11 +200,9 @@ def _decode_all(source: _Source, size: int, max_pixels: int, workers: int, progr
             finally:
                 decoder.close()
             return
-        chunk = max(1, min(32, len(tasks) // (workers * 8)))
-        with Pool(workers, init_worker, (args,)) as pool:
-            for result in pool.imap(decode_task, tasks, chunksize=chunk):
-                bar.update()
-                yield result
+        for result in ordered_map(SourceDecoder, args, tasks, workers):
+            bar.update()
+            yield result
 
 
 def _npy_header(shape: tuple[int, ...]) -> bytes:
