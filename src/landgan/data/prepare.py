@@ -23,8 +23,9 @@ written as ``\\xNN`` escapes (see :func:`display_name`). Files are still read by
 their real names.
 
 Worker processes decode (:mod:`landgan.data.workers`); results arrive in order and
-are appended to ``images.npy`` at once, so memory holds a few images per worker
-(each bounded by the budget of :mod:`landgan.data.limits`), whatever the dataset size. Outputs get temporary names
+are appended to ``images.npy`` at once, so memory holds one decode per worker (bounded
+by the budget of :mod:`landgan.data.limits`) and a few finished images, whatever the
+dataset size. Outputs get temporary names
 (``*.tmp``), renamed at the end, dataset.json last. OUT is locked against a second
 prepare meanwhile; temporaries are removed on any error and on SIGTERM, and those left
 by a killed run (SIGKILL, power loss) are removed, and said so, by the next one.

@@ -20,9 +20,11 @@ from typing import Any
 
 from landgan.errors import UserError
 
-# Tasks in flight per worker: one being worked on and one waiting, so a worker never
-# idles while the parent writes a result, and memory holds a few results at most.
-DEPTH = 2
+# Tasks in flight per worker. Results are read in task order, so a slow task holds up the
+# others' results; a few queued tasks keep the other workers busy meanwhile (2 was 20-30 %
+# slower than Pool, 8 about as fast: benchmarks/prepare_speed.py). Memory: DEPTH results
+# (images at the target size) per worker at most.
+DEPTH = 8
 
 
 def _serve(conn, inherited: list, make: Callable, args: tuple) -> None:
