@@ -79,7 +79,7 @@ def client_loop(url, args, deadline, latencies, errors, lock) -> None:
     while time.monotonic() < deadline:
         t0 = time.perf_counter()
         try:
-            client.predict(args.ckpt, i % 1000, 0, args.n, *sliders, api_name="/generate")
+            client.predict(args.ckpt, i % 1000, 0, args.n, 1, *sliders, api_name="/generate")
             with lock:
                 latencies.append(time.perf_counter() - t0)
         except Exception as e:  # noqa: BLE001 -- every failure is counted, by its first line
@@ -128,7 +128,8 @@ def run(args, url: str, pid: int | None) -> None:
     """Warm up once, then load the server and print the figures."""
     from gradio_client import Client
 
-    Client(url, verbose=False).predict(args.ckpt, 0, 0, args.n, *[10] * 12, api_name="/generate")
+    Client(url, verbose=False).predict(args.ckpt, 0, 0, args.n, 1, *[10] * 12,
+                                     api_name="/generate")
     rss_start = rss_mib(pid)
     latencies, errors, lock = [], collections.Counter(), threading.Lock()
     deadline = time.monotonic() + args.seconds

@@ -263,9 +263,9 @@ def test_ui_starts_despite_a_broken_newest_checkpoint(ui):
     assert props["ckpt"]["value"] == PLAIN
     assert BROKEN in props["unavailable"]["value"] and props["unavailable"]["visible"]
     assert f"landgan ui: skipped {BROKEN}: " in ui.log.read_text()
-    ok, msg = ui.call("generate", [BROKEN, 0, 0, 2, *SLIDERS])
+    ok, msg = ui.call("generate", [BROKEN, 0, 0, 2, 1, *SLIDERS])
     assert not ok and msg.startswith(f"{BROKEN} is unavailable:")
-    ok, out = ui.call("generate", [PLAIN, 0, 0, 2, *SLIDERS])
+    ok, out = ui.call("generate", [PLAIN, 0, 0, 2, 1, *SLIDERS])
     assert ok and len(json.loads(out)["data"][0]) == 2  # the gallery's two images
 
 
@@ -273,17 +273,17 @@ BIG = "x" * 60_000  # under the request limit, so it reaches the handlers
 
 
 @pytest.mark.parametrize("case,api,data,expected", [
-    ("seed as a string", "generate", [COND, "1", 0, 2, *SLIDERS], "seed must be a number, got '1'"),
-    ("seed as a list", "generate", [COND, [1, 2], 0, 2, *SLIDERS], "seed must be a number, got \\[1, 2\\]"),
-    ("seed as an object", "generate", [COND, {"a": 1}, 0, 2, *SLIDERS], "seed must be a number"),
-    ("seed of 400 digits", "generate", [COND, 10**400, 0, 2, *SLIDERS], "seed must be finite"),
-    ("count missing (null)", "generate", [COND, 0, 0, None, *SLIDERS], "number of images must be a number, got None"),
-    ("60 KB seed", "generate", [COND, BIG, 0, 2, *SLIDERS], "seed must be a number, got 'xxx.*\\.\\.\\.$"),
-    ("60 KB checkpoint name", "generate", [BIG, 0, 0, 2, *SLIDERS], "invalid checkpoint name 'xxx"),
-    ("checkpoint as a number", "generate", [7, 0, 0, 2, *SLIDERS], "choose a checkpoint"),
-    ("too few inputs", "generate", [COND, BIG], "generate takes 16 inputs, got 2"),
-    ("slider sky=1e308", "generate", [COND, 0, 0, 2, 1e308, 0, 0, 0, 0, *[0] * 7], "proportions must be between 0 and 100 % \\(sky\\)"),
-    ("slider as a string", "generate", [COND, 0, 0, 2, "sky", *SLIDERS[1:]], "proportion of sky must be a number"),
+    ("seed as a string", "generate", [COND, "1", 0, 2, 1, *SLIDERS], "seed must be a number, got '1'"),
+    ("seed as a list", "generate", [COND, [1, 2], 0, 2, 1, *SLIDERS], "seed must be a number, got \\[1, 2\\]"),
+    ("seed as an object", "generate", [COND, {"a": 1}, 0, 2, 1, *SLIDERS], "seed must be a number"),
+    ("seed of 400 digits", "generate", [COND, 10**400, 0, 2, 1, *SLIDERS], "seed must be finite"),
+    ("count missing (null)", "generate", [COND, 0, 0, None, 1, *SLIDERS], "number of images must be a number, got None"),
+    ("60 KB seed", "generate", [COND, BIG, 0, 2, 1, *SLIDERS], "seed must be a number, got 'xxx.*\\.\\.\\.$"),
+    ("60 KB checkpoint name", "generate", [BIG, 0, 0, 2, 1, *SLIDERS], "invalid checkpoint name 'xxx"),
+    ("checkpoint as a number", "generate", [7, 0, 0, 2, 1, *SLIDERS], "choose a checkpoint"),
+    ("too few inputs", "generate", [COND, BIG], "generate takes 17 inputs, got 2"),
+    ("slider sky=1e308", "generate", [COND, 0, 0, 2, 1, 1e308, 0, 0, 0, 0, *[0] * 7], "proportions must be between 0 and 100 % \\(sky\\)"),
+    ("slider as a string", "generate", [COND, 0, 0, 2, 1, "sky", *SLIDERS[1:]], "proportion of sky must be a number"),
     ("typed sky=1e308,water=1e308", "interpolate", [COND, "between two compositions", 0, 1, "sky=1e308,water=1e308", "water=1", 3, 0, *SLIDERS], "too large to add up"),
     ("60 KB typed composition", "interpolate", [COND, "between two compositions", 0, 1, BIG, "water=1", 3, 0, *SLIDERS], "composition too long \\(60000 characters\\)"),
     ("60 KB mode", "interpolate", [COND, BIG, 0, 1, "sky=1", "water=1", 3, 0, *SLIDERS], "interpolate 'between two seeds' or"),
@@ -303,13 +303,13 @@ def test_typed_sky_1e308_alone_is_just_all_sky(ui):
 
 
 def test_oversized_requests_are_refused_before_parsing(ui):
-    assert ui.call("generate", [COND, 0, 0, 2, *SLIDERS])[0]  # warm: lazily built things exist
+    assert ui.call("generate", [COND, 0, 0, 2, 1, *SLIDERS])[0]  # warm: lazily built things exist
     for _ in range(3):
-        ui.call("generate", [MB4[:60_000], 0, 0, 2, *SLIDERS])
+        ui.call("generate", [MB4[:60_000], 0, 0, 2, 1, *SLIDERS])
     before = ui.rss_mib()
     refused = "413 request too large: the landgan UI accepts at most 65536 bytes"
     for _ in range(20):  # 4 MB strings, as the probe sent them
-        assert ui.call("generate", [MB4, 0, 0, 2, *SLIDERS]) == (False, refused)
+        assert ui.call("generate", [MB4, 0, 0, 2, 1, *SLIDERS]) == (False, refused)
     chunked = httpx.post(ui.url + "/gradio_api/queue/join", timeout=60,  # no Content-Length
                          content=(MB4[i:i + 2**16].encode() for i in range(0, len(MB4), 2**16)))
     assert chunked.status_code == 413 and "request too large" in chunked.json()["detail"]
@@ -319,7 +319,7 @@ def test_oversized_requests_are_refused_before_parsing(ui):
     grown = ui.rss_mib() - before
     print(f"\nUI RSS {before:.0f} MiB before, +{grown:.1f} MiB after 20 x 4 MB requests")
     assert grown < 50
-    assert ui.call("generate", [COND, 1, 0, 2, *SLIDERS])[0]  # still serving
+    assert ui.call("generate", [COND, 1, 0, 2, 1, *SLIDERS])[0]  # still serving
     lines = ui.log.read_text().splitlines()
     assert max(map(len, lines)) <= LOG_LINE_CHARS + len(" [cut]")
     assert "x" * 100 not in ui.log.read_text()
@@ -327,7 +327,7 @@ def test_oversized_requests_are_refused_before_parsing(ui):
 
 def test_served_files_are_not_copied_and_stay_bounded(ui):
     for seed in range(4):
-        assert ui.call("generate", [PLAIN, seed, 0, 8, *SLIDERS])[0]
+        assert ui.call("generate", [PLAIN, seed, 0, 8, 1, *SLIDERS])[0]
     (root,) = ui.scratch()
     files = [p for p in root.rglob("*") if p.is_file()]
     assert files and all(p.is_relative_to(root / "out") for p in files)  # Gradio made no copies
@@ -339,7 +339,7 @@ def test_sigterm_and_ctrl_c_remove_the_temporary_folder(runs, tmp_path):
         server = UI(runs, tmp_path / sig.name)
         try:
             for seed in range(3):
-                assert server.call("generate", [PLAIN, seed, 0, 4, *SLIDERS])[0]
+                assert server.call("generate", [PLAIN, seed, 0, 4, 1, *SLIDERS])[0]
             (root,) = server.scratch()
             assert len(list(root.rglob("*.png"))) == 12
         finally:

@@ -250,12 +250,12 @@ def test_handlers_turn_bad_input_into_messages(runs, tmp_path):
     h = Handlers(Engine(runs, scratch=tmp_path))
     sliders = [20, 20, 20, 20, 20] + [0] * (MAX_SLIDERS - 5)
     with pytest.warns(UserWarning, match="far from anything in the training data"):
-        gallery, reading = h.generate(COND, 5, 0, 3, *sliders)  # gr.Warning, outside a request
+        gallery, reading = h.generate(COND, 5, 0, 3, 1, *sliders)  # gr.Warning, outside a request
     assert [cap for _, cap in gallery] == ["seed 5, image 1", "seed 5, image 2", "seed 5, image 3"]
     # under the images: what was asked next to what the photo labeller reads in them
     assert "| asked | 20 % | 20 % | 20 % | 20 % | 20 % |" in reading
     assert "read by the labeller (mean of 3 images)" in reading
-    assert h.generate(PLAIN, 0, 0, 1, *sliders)[1] == ""  # unconditional: no table
+    assert h.generate(PLAIN, 0, 0, 1, 1, *sliders)[1] == ""  # unconditional: no table
     with Image.open(gallery[2][0]) as im:  # what the download gives: a PNG that says what it is
         about, pixels = json.loads(im.text["Comment"]), np.asarray(im)
     assert im.size == (64, 64) and about["checkpoint"] == COND and about["index"] == 2
@@ -264,6 +264,15 @@ def test_handlers_turn_bad_input_into_messages(runs, tmp_path):
                  "--n", str(about["n"]), "--composition", about["composition"],
                  "--out", str(tmp_path / "again")]) == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / "again" / "seed0005_00002.png")), pixels)
+    with pytest.warns(UserWarning):  # each image the best of 4: said under them, and remade
+        gallery, reading = h.generate(COND, 5, 0, 3, 4, *sliders)
+    assert "Each image is the best of 4 candidates by this same labeller" in reading
+    with Image.open(gallery[1][0]) as im:
+        about, pixels = json.loads(im.text["Comment"]), np.asarray(im)
+    assert about["best_of"] == 4 and main([
+        "generate", str(runs / run / "checkpoints" / file), "--seed", "5", "--n", "3",
+        "--composition", about["composition"], "--best-of", "4", "--out", str(tmp_path / "b4")]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "b4" / "seed0005_00001.png")), pixels)
     assert h.rebalance(1, COND, *sliders)[:5] == [20, 20, 20, 20, 20]
     assert h.rebalance(0, COND, 60, 10, 10, 10, 10, *sliders[5:])[:5] == [60, 10, 10, 10, 10]
     assert h.rebalance(0, COND, 60, 20, 20, 20, 20, *sliders[5:])[:5] == [60, 10, 10, 10, 10]
@@ -279,19 +288,21 @@ def test_handlers_turn_bad_input_into_messages(runs, tmp_path):
     assert notice["visible"] is False  # nothing failed to load
     assert h.refresh("00009-gone/step_0000001.pt")[0]["value"] == new  # vanished: the newest
     shutil.rmtree(later.parent)
-    plain = h.checkpoint(PLAIN)  # unconditional: every slider hidden
-    assert all(u["visible"] is False for u in plain[1:1 + MAX_SLIDERS])
+    plain = h.checkpoint(PLAIN)  # unconditional: every slider hidden, candidates too
+    assert all(u["visible"] is False for u in plain[1:2 + MAX_SLIDERS])
+    assert h.checkpoint(COND)[1 + MAX_SLIDERS]["visible"] is True
     h.interpolate(PLAIN, SEEDS, 1, 2, "", "", 2, 0, *sliders)
     safe = _friendly(h.generate)
-    for args, msg in [((COND, -1, 0, 4), "seed must be between 0 and 2147483647"),
-                      ((COND, 0, 9, 4), "truncation must be between"),
-                      ((COND, 0, 0, 65), "number of images must be between 1 and 64"),
-                      (("../" + COND, 0, 0, 4), "invalid checkpoint name"),
-                      (("/etc/passwd", 0, 0, 4), "invalid checkpoint name")]:
+    for args, msg in [((COND, -1, 0, 4, 1), "seed must be between 0 and 2147483647"),
+                      ((COND, 0, 9, 4, 1), "truncation must be between"),
+                      ((COND, 0, 0, 65, 1), "number of images must be between 1 and 64"),
+                      ((COND, 0, 0, 4, 9), "candidates per image must be between 1 and 8"),
+                      (("../" + COND, 0, 0, 4, 1), "invalid checkpoint name"),
+                      (("/etc/passwd", 0, 0, 4, 1), "invalid checkpoint name")]:
         with pytest.raises(gr.Error, match=msg):
             safe(*args, *sliders)
     with pytest.raises(gr.Error, match="all zero"):
-        safe(COND, 0, 0, 4, *[0] * MAX_SLIDERS)
+        safe(COND, 0, 0, 4, 1, *[0] * MAX_SLIDERS)
     with pytest.raises(gr.Error, match="unconditional"):
         _friendly(h.interpolate)(PLAIN, COMPOSITIONS, 1, 2, "a=1", "b=1", 2, 0, *sliders)
 

@@ -125,6 +125,11 @@ def test_browser_session(server, tmp_path):
             second = fetch_image(page, src2)
             assert second.size == (64, 64)
             assert not np.array_equal(np.asarray(first), np.asarray(second))
+            best = page.locator("#best-of input[type=number]")  # composition models only
+            best.fill("4")
+            best.press("Enter")
+            generate(page, previous=src2)
+            page.locator("#reading").get_by_text("the best of 4 candidates").wait_for()
 
             page.locator("#gallery img").first.click()  # preview, then its download button
             with page.expect_download() as dl:
@@ -190,14 +195,14 @@ def test_api_refuses_bad_input_and_keeps_serving(server):
         serve(runs, port=urlparse(url).port, block=False, quiet=True)
     client = Client(url, verbose=False)
     sliders = [20] * 5 + [0] * 7
-    for args, msg in [((ckpt, 0, 0, 65), "number of images must be between 1 and 64, got 65"),
-                      ((ckpt, 0, 0, 0), "number of images must be between 1 and 64, got 0"),
-                      (("../" + ckpt, 0, 0, 4), "invalid checkpoint name"),
-                      ((ckpt, 0, 0, 4, *[0] * 12), "all zero")]:
-        full = args if len(args) > 4 else (*args, *sliders)
+    for args, msg in [((ckpt, 0, 0, 65, 1), "number of images must be between 1 and 64, got 65"),
+                      ((ckpt, 0, 0, 0, 1), "number of images must be between 1 and 64, got 0"),
+                      (("../" + ckpt, 0, 0, 4, 1), "invalid checkpoint name"),
+                      ((ckpt, 0, 0, 4, 1, *[0] * 12), "all zero")]:
+        full = args if len(args) > 5 else (*args, *sliders)
         with pytest.raises(Exception, match=msg):
             client.predict(*full, api_name="/generate")
-    out, reading = client.predict(ckpt, 1, 0, 2, *sliders, api_name="/generate")
+    out, reading = client.predict(ckpt, 1, 0, 2, 1, *sliders, api_name="/generate")
     with Image.open(out[0]["image"]) as im:
         assert len(out) == 2 and im.size == (64, 64)
     assert "| asked | 20 % | 20 % | 20 % | 20 % | 20 % |" in reading

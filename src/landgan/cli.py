@@ -84,6 +84,9 @@ def _build_parser() -> argparse.ArgumentParser:
                      "soft class weights, e.g. mountain=0.6,sea=0.4")
     mix.add_argument("--composition", metavar="NAME=F,...", help="conditional models trained on "
                      "compositions: area fractions, e.g. sky=0.4,mountain=0.3,water=0.3")
+    p.add_argument("--best-of", type=int, default=1, metavar="K", help="with --composition: keep, "
+                   "for each image, the one of K candidates whose composition the photo "
+                   "labeller reads nearest the request (K times the work)")
 
     _add_evaluate(sub)
 
@@ -180,7 +183,7 @@ def _dispatch(args: argparse.Namespace) -> None:
     elif args.verb == "generate":
         path = generate(args.ckpt, args.out, n=args.n, seed=args.seed, truncation=args.truncation,
                         ema=not args.no_ema, force=args.force, device=args.device,
-                        condition=args.mix or args.composition)
+                        condition=args.mix or args.composition, best_of=args.best_of)
         print(f"wrote {path}")
     elif args.verb == "label":
         means = label_dataset(args.dataset, force=args.force, estimator=args.estimator).mean(0)

@@ -11,28 +11,36 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
+from landgan.data.synthetic import ELEMENTS
 from landgan.errors import UserError
 from landgan.files import replacing
 from landgan.grid import save_grid
-from landgan.sampling import (check_seed_and_truncation, iter_images, load_generator,
-                              nearest_seen, parse_condition, sample_images)
+from landgan.metrics.photo_labeller import reader_for
+from landgan.sampling import (check_seed_and_truncation, iter_best_of, iter_images,
+                              load_generator, nearest_seen, parse_condition)
 
 MAX_GRID_IMAGES = 4096  # one .png grid; a folder has no limit
 MAX_GRID_PIXELS = 2**25  # n * (resolution + 2)^2, about 5,800 x 5,800: ~100 MB per copy held
 WRITE_BATCH = 64  # images generated, then written, at a time into a folder
+MAX_BEST_OF = 64  # candidates per image: each costs a generation and a labeller reading
 
 
 def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
              truncation: float | None = None, ema: bool = True, force: bool = False,
-             device: str = "cpu", condition: str | None = None) -> Path:
+             device: str = "cpu", condition: str | None = None, best_of: int = 1) -> Path:
     """Write ``n`` images: one grid PNG if ``out`` ends in .png, else a folder of PNGs.
 
     ``condition`` ("name=value,...") drives a conditional model; see :func:`landgan.sampling.parse_condition`.
+    ``best_of`` > 1 (composition models only) keeps, for each image, the one of that many
+    candidates whose composition the photo labeller reads nearest the request.
     """
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
+    if not 1 <= best_of <= MAX_BEST_OF:
+        raise UserError(f"--best-of must be between 1 and {MAX_BEST_OF}, got {best_of}")
     check_seed_and_truncation(seed, truncation)  # before anything is loaded
     out = Path(out)
     as_grid = out.suffix.lower() == ".png"
@@ -48,16 +56,29 @@ def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
         raise UserError(f"a grid of {n} images at {cfg.resolution} px is over "
                         f"{MAX_GRID_PIXELS:,} pixels; use a smaller --n or a folder as --out")
     cond = _condition(cfg, state, condition)
+    batches = _batches(G, cfg, n, seed, truncation, cond, best_of)
     if as_grid:
-        return save_grid(sample_images(G, cfg, n, seed, truncation, condition=cond), out)
+        return save_grid(np.concatenate(list(batches)), out)
     out.mkdir(parents=True, exist_ok=True)
     width = max(5, len(str(n - 1)))  # names keep sorting in order past 99,999 images
     i = 0
-    for batch in iter_images(G, cfg, n, seed, truncation, WRITE_BATCH, condition=cond):
+    for batch in batches:
         for img in batch:
             _write_png(img, out / f"seed{seed:04d}_{i:0{width}d}.png", i, n)
             i += 1
     return out
+
+
+def _batches(G, cfg, n: int, seed: int, truncation, cond, best_of: int):
+    """The images to write, WRITE_BATCH at a time: plain, or each the best of ``best_of``."""
+    if best_of == 1:
+        return iter_images(G, cfg, n, seed, truncation, WRITE_BATCH, condition=cond)
+    read = reader_for(cfg.condition_names) if cond is not None else None
+    if read is None:
+        raise UserError("--best-of needs --composition and a model conditioned on the "
+                        f"composition elements ({', '.join(ELEMENTS)}), whose reading "
+                        "the photo labeller gives")
+    return iter_best_of(G, cfg, n, seed, truncation, WRITE_BATCH, cond, best_of, read)
 
 
 def _condition(cfg, state: dict, condition: str | None):

@@ -185,6 +185,41 @@ def iter_images(G, cfg, n: int, seed: int = 0, truncation: float | None = None,
         start += len(z)
 
 
+def candidate_seed(seed: int, k: int) -> int:
+    """Seed of candidate ``k`` in :func:`iter_best_of`: ``seed`` itself for the first, so
+    one candidate gives exactly the plain images."""
+    if k == 0:
+        return seed
+    # Mixed with a tag so candidate seeds do not coincide with other latent blocks' seeds.
+    return int(np.random.SeedSequence([seed, 0xBE57, k]).generate_state(1, np.uint64)[0]) & MAX_SEED
+
+
+@torch.no_grad()
+def iter_best_of(G, cfg, n: int, seed: int, truncation: float | None, batch_size: int,
+                 condition: torch.Tensor, k: int, read):
+    """The batches of :func:`iter_images`, each image the best of ``k`` candidates.
+
+    Candidate ``j`` of image ``i`` is image ``i`` of seed :func:`candidate_seed` (seed, j);
+    the one kept is the candidate whose ``read`` (uint8 NHWC images -> (N, K) fractions
+    in the condition's order) is nearest its condition (mean absolute difference, the
+    first candidate on ties). Rejection sampling at generation time: the generator is not
+    changed, and a score by the same reader is no longer independent of the choice.
+    """
+    if condition.dim() == 1:
+        condition = condition.expand(n, -1)
+    streams = [iter_images(G, cfg, n, candidate_seed(seed, j), truncation, batch_size, condition)
+               for j in range(k)]
+    start = 0
+    for batches in zip(*streams):
+        cands = np.stack(batches)  # (k, b, H, W, 3)
+        b = cands.shape[1]
+        got = np.asarray(read(cands.reshape(k * b, *cands.shape[2:]))).reshape(k, b, -1)
+        want = condition[start:start + b].cpu().numpy()
+        best = np.abs(got - want).mean(-1).argmin(0)
+        yield cands[best, np.arange(b)]
+        start += b
+
+
 def sample_images(G, cfg, n: int, seed: int = 0, truncation: float | None = None,
                   batch_size: int = 64, condition: torch.Tensor | None = None) -> np.ndarray:
     """``n`` uint8 NHWC images; the same seed gives the same images at any batch size.

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from landgan.data.synthetic import ELEMENTS
 from landgan.metrics.inception import FIDInception
 
 INPUT_SIZE = 160  # native photos are ~150 px; 299 would be 3.5x slower for little gain
@@ -232,3 +233,12 @@ def composition_maps(images: np.ndarray) -> np.ndarray:
     """Per-location probabilities (N, 5, GRID, GRID) whose spatial mean is
     :func:`label_photos`."""
     return load_photo_labeller().composition_maps(images)
+
+
+def reader_for(names: list[str]):
+    """``images -> (N, len(names))`` fractions in ``names``' order by the shipped labeller,
+    or None unless ``names`` are the composition elements (a model's condition names)."""
+    if sorted(names) != sorted(ELEMENTS):
+        return None
+    order = [ELEMENTS.index(k) for k in names]
+    return lambda images: label_photos(images)[:, order]

@@ -20,7 +20,8 @@ from pathlib import Path
 from landgan.errors import UserError
 from landgan.ui.engine import READ_AT_MOST, Engine, reading_table
 from landgan.ui.server import RequestLimit, ShortLines, make_scratch, stop_on_signals
-from landgan.ui.validate import (MAX_FRAMES, MAX_IMAGES, MAX_SEED, MAX_TRUNCATION, rebalance,
+from landgan.ui.validate import (BEST_OF, MAX_BEST_OF, MAX_FRAMES, MAX_IMAGES, MAX_SEED,
+                                 MAX_TRUNCATION, rebalance, validate_best_of,
                                  validate_composition, validate_count, validate_frames,
                                  validate_port, validate_seed, validate_spec, validate_truncation)
 
@@ -87,7 +88,8 @@ class Handlers:
         cond = f"conditioned on {', '.join(names)} (%)" if names else "unconditional: no sliders"
         a, b = m.extremes() if names else ("", "")
         return {"info": f"**{m.cfg.model}**, {m.cfg.resolution} px, step {m.step}; {cond}",
-                "names": names, "start": m.typical(), "a": a, "b": b}
+                "names": names, "start": m.typical(), "a": a, "b": b,
+                "composes": self.engine.composes(ckpt)}
 
     def checkpoint(self, ckpt):
         """Updates for the page when another checkpoint is chosen."""
@@ -97,7 +99,8 @@ class Handlers:
         names, start, on = d["names"], d["start"], bool(d["names"])
         sliders = [gr.update(visible=i < len(names), label=names[i] if i < len(names) else "",
                              value=start[i] if i < len(names) else 0) for i in range(MAX_SLIDERS)]
-        return [d["info"], *sliders, gr.update(visible=on, value=SEEDS),
+        return [d["info"], *sliders, gr.update(visible=d["composes"]),
+                gr.update(visible=on, value=SEEDS),
                 gr.update(value=d["a"], visible=on), gr.update(value=d["b"], visible=on)]
 
     def refresh(self, current):
@@ -147,25 +150,26 @@ class Handlers:
         names = self.names(ckpt)
         return validate_composition(values[:len(names)], names) if names else None
 
-    def generate(self, ckpt, seed, truncation, n, *values):
+    def generate(self, ckpt, seed, truncation, n, best_of, *values):
         """The Generate button: (image, caption) pairs for the gallery, and for a composition
         model the table of asked vs read fractions (else "")."""
         import gradio as gr
 
         seed, truncation = validate_seed(seed), validate_truncation(truncation)
         n, cond = validate_count(n), self.condition(ckpt, values)
-        images, warning = self.engine.generate(ckpt, n, seed, truncation, cond)
+        best_of = validate_best_of(best_of) if self.engine.composes(ckpt) else 1
+        images, warning = self.engine.generate(ckpt, n, seed, truncation, cond, best_of)
         if warning:
             gr.Warning(warning.removeprefix("warning: "))
         names = self.names(ckpt)
         # Recorded in each PNG as `landgan generate` options, so any image can be remade.
         spec = ",".join(f"{k}={float(v)!r}" for k, v in zip(names, values)) or None
         about = {"checkpoint": ckpt, "seed": seed, "n": n, "truncation": truncation,
-                 "composition": spec}
+                 "composition": spec, "best_of": best_of}
         paths = self.engine.write_pngs(images, about)
         read = self.engine.read(ckpt, images)
         table = "" if read is None else reading_table(names, cond.tolist(), read,
-                                                      min(n, READ_AT_MOST))
+                                                      min(n, READ_AT_MOST), best_of)
         return [(str(p), f"seed {seed}, image {i + 1}") for i, p in enumerate(paths)], table
 
     def interpolate(self, ckpt, mode, seed_a, seed_b, spec_a, spec_b, frames, truncation, *values):
@@ -205,6 +209,9 @@ def _generate_tab(gr, h: Handlers, ckpt, init: dict):
             trunc = gr.Slider(0, MAX_TRUNCATION, value=0, step=0.1, label="Truncation (0 = off)",
                               elem_id="truncation")
             n = gr.Slider(1, MAX_IMAGES, value=4, step=1, label="Images", elem_id="count")
+            best = gr.Slider(1, MAX_BEST_OF, value=BEST_OF, step=1, elem_id="best-of",
+                             visible=init["composes"], label="Candidates per image (the "
+                             "labeller keeps the one nearest the request)")
             go = gr.Button("Generate", variant="primary", elem_id="generate")
         with gr.Column(scale=2):
             gallery = gr.Gallery(label="Generated (PNG; open one to download it)",
@@ -217,9 +224,9 @@ def _generate_tab(gr, h: Handlers, ckpt, init: dict):
         s.release(_friendly(functools.partial(h.rebalance, i)), [ckpt, *sliders], sliders,
                   concurrency_limit=None, concurrency_id="sliders", show_progress="hidden",
                   api_name=f"rebalance_{i}", api_visibility="undocumented", preprocess=False)
-    go.click(_friendly(h.generate), [ckpt, seed, trunc, n, *sliders], [gallery, reading],
+    go.click(_friendly(h.generate), [ckpt, seed, trunc, n, best, *sliders], [gallery, reading],
              concurrency_id="generate", api_name="generate", preprocess=False)
-    return sliders, seed, trunc
+    return sliders, best, trunc
 
 
 def _interpolate_tab(gr, h: Handlers, ckpt, sliders, trunc, init: dict):
@@ -277,10 +284,10 @@ def build_app(runs: str | Path = "runs", device: str = "cpu"):
         info = gr.Markdown(init["info"], elem_id="info")
         with gr.Tabs():
             with gr.Tab("Generate"):
-                sliders, _, trunc = _generate_tab(gr, h, ckpt, init)
+                sliders, best, trunc = _generate_tab(gr, h, ckpt, init)
             with gr.Tab("Interpolate"):
                 mode, spec_a, spec_b = _interpolate_tab(gr, h, ckpt, sliders, trunc, init)
-        ckpt.change(_friendly(h.checkpoint), ckpt, [info, *sliders, mode, spec_a, spec_b],
+        ckpt.change(_friendly(h.checkpoint), ckpt, [info, *sliders, best, mode, spec_a, spec_b],
                     concurrency_id="generate", api_visibility="undocumented", preprocess=False)
         refresh.click(_friendly(h.refresh), ckpt, [ckpt, unavailable], concurrency_limit=None,
                       api_visibility="undocumented", preprocess=False)

@@ -23,11 +23,11 @@ import torch
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from landgan.data.synthetic import ELEMENTS
 from landgan.device import resolve_device
 from landgan.errors import UserError
-from landgan.metrics.photo_labeller import label_photos
-from landgan.sampling import load_generator, nearest_seen, sample_images, sample_latents
+from landgan.metrics.photo_labeller import reader_for
+from landgan.sampling import (iter_best_of, load_generator, nearest_seen, sample_images,
+                              sample_latents)
 from landgan.images import to_uint8
 from landgan.ui.validate import list_ui_checkpoints, percentages, resolve_ui_checkpoint
 
@@ -130,16 +130,31 @@ class Engine:
         return out
 
     def generate(self, name: str, n: int, seed: int, truncation: float | None,
-                 condition: torch.Tensor | None) -> tuple[list[np.ndarray], str | None]:
-        """``n`` images (uint8 HWC) and a warning when the condition is far from training data."""
+                 condition: torch.Tensor | None, best_of: int = 1
+                 ) -> tuple[list[np.ndarray], str | None]:
+        """``n`` images (uint8 HWC) and a warning when the condition is far from training data.
+
+        ``best_of`` > 1: for a composition model, each image is the one of that many
+        candidates the labeller reads nearest the request (``generate --best-of``); other
+        models ignore it.
+        """
         m = self.model(name)
         warning = None
         if m.names:
             warning = nearest_seen(condition, m.bank, m.names)
+        read = reader_for(m.names) if best_of > 1 else None
         with torch.inference_mode():
-            images = sample_images(m.G, m.cfg, n, seed, truncation,
-                                   condition=condition if m.names else None)
+            if read is None:
+                images = sample_images(m.G, m.cfg, n, seed, truncation,
+                                       condition=condition if m.names else None)
+            else:
+                images = np.concatenate(list(iter_best_of(m.G, m.cfg, n, seed, truncation, 64,
+                                                          condition, best_of, read)))
         return list(images), warning
+
+    def composes(self, name: str) -> bool:
+        """Whether the model is conditioned on the composition elements (the labeller's)."""
+        return reader_for(self.model(name).names) is not None
 
     def read(self, name: str, images: list[np.ndarray]) -> list[float] | None:
         """The ``photo`` labeller's reading of ``images`` (mean fractions, in the model's
@@ -148,11 +163,10 @@ class Engine:
         It is the estimator ``landgan label`` uses by default, so the page can show how
         close a generated picture comes to what was asked, as the data's labels would say.
         """
-        m = self.model(name)
-        if not images or sorted(m.names) != sorted(ELEMENTS):
+        read = reader_for(self.model(name).names)
+        if not images or read is None:
             return None
-        frac = label_photos(np.stack(images[:READ_AT_MOST])).mean(0)
-        return [float(frac[ELEMENTS.index(k)]) for k in m.names]
+        return [float(v) for v in read(np.stack(images[:READ_AT_MOST])).mean(0)]
 
     def interpolate(self, name: str, seeds: tuple[int, int], conditions: tuple, frames: int,
                     truncation: float | None) -> np.ndarray:
@@ -227,14 +241,17 @@ class Engine:
         return path
 
 
-def reading_table(names: list[str], asked: list[float], read: list[float], n: int) -> str:
+def reading_table(names: list[str], asked: list[float], read: list[float], n: int,
+                  best_of: int = 1) -> str:
     """Markdown: the requested composition next to the labeller's reading of ``n`` images."""
     row = lambda vals: " | ".join(f"{100 * v:.0f} %" for v in vals)
     gap = sum(abs(a - r) for a, r in zip(asked, read)) / len(names)
+    chosen = (f" Each image is the best of {best_of} candidates by this same labeller, so it "
+              "reads them closer than people would.") if best_of > 1 else ""
     return (f"| | {' | '.join(names)} |\n|---{'|---' * len(names)}|\n| asked | {row(asked)} |\n"
             f"| read by the labeller (mean of {n} image{'s' * (n > 1)}) | {row(read)} |\n\n"
             f"Mean difference per element: {100 * gap:.0f} points (`landgan label`'s photo "
-            "estimator; it is itself about 6 points off people's judgements).")
+            f"estimator; it is itself about 6 points off people's judgements).{chosen}")
 
 
 def _load(path: Path, device) -> Loaded:

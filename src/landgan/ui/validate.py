@@ -18,6 +18,8 @@ from landgan.checkpoint import CKPT_DIR
 from landgan.sampling import parse_condition
 
 MAX_IMAGES = 64  # one Generate click; bounds memory and CPU per request
+MAX_BEST_OF = 8  # candidates per image (composition models): each a generation and a reading
+BEST_OF = 1  # the page's starting number of candidates per image
 MAX_SEED = 2**31 - 1  # what torch.Generator.manual_seed and every UI widget can hold
 MAX_TRUNCATION = 4.0  # beyond 4 sigma truncation changes nothing visible
 MAX_FRAMES = 48  # interpolation frames per GIF
@@ -60,6 +62,11 @@ def _integer(value, what: str, low: int, high: int) -> int:
 def validate_count(value, high: int = MAX_IMAGES) -> int:
     """Number of images to generate: 1..``high``."""
     return _integer(value, "number of images", 1, high)
+
+
+def validate_best_of(value) -> int:
+    """Candidates per image: 1..MAX_BEST_OF."""
+    return _integer(value, "candidates per image", 1, MAX_BEST_OF)
 
 
 def validate_frames(value) -> int:
