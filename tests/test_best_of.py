@@ -6,7 +6,7 @@ from PIL import Image
 
 from landgan.cli import main
 from landgan.config import TrainConfig
-from landgan.metrics.photo_labeller import label_photos, reader_for
+from landgan.metrics.photo_labeller import label_photos, load_photo_labeller, reader_for
 from landgan.models import build_models
 from landgan.sampling import candidate_seed, iter_best_of, sample_images
 from landgan.train.loop import train
@@ -75,3 +75,12 @@ def test_generate_best_of_is_never_further_from_the_request(tmp_path, capsys):
     assert main(["generate", str(run), "--n", "2", "--best-of", "2",
                  "--out", str(tmp_path / "y.png")]) == 2
     assert "--best-of needs --composition" in capsys.readouterr().err
+
+
+def test_the_labeller_can_first_load_inside_inference_mode():
+    """The UI generates under inference mode; a first click with candidates loads it there."""
+    imgs = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    load_photo_labeller.cache_clear()
+    with torch.inference_mode():
+        inside = label_photos(imgs)
+    assert np.allclose(inside, label_photos(imgs), atol=1e-6)

