@@ -33,7 +33,7 @@ def _cfg(out, data, **kw):
 def test_fastgan_is_the_default_and_report_still_the_reports_dcgan():
     cfg = TrainConfig.for_model()
     assert cfg == TrainConfig() and cfg.model == "fastgan"
-    assert cfg.loss == "hinge" and "cutout" in cfg.diffaug and cfg.g_width == 32
+    assert cfg.loss == "hinge" and cfg.diffaug == "color,translation" and cfg.g_width == 32
     assert TRAINERS["fastgan"].__name__ == "FastGANTrainer"
     report = TrainConfig.for_model(preset="report")
     assert (report.model, report.loss, report.g_width, report.d_width, report.z_dim,

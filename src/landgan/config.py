@@ -5,7 +5,9 @@ The field defaults are the one place for defaults: ``TrainConfig()`` is exactly 
 ``--flag``'s help text (:func:`field_help`). They are the default model's (fastgan)
 recipe; latent size and optimiser follow the report's Table 2 (z_dim 100, Adam lr 2e-4,
 beta1 0.5), its batch does not (16, not 64: more updates per CPU-minute, which gave a
-lower KID at every budget of the photo comparisons in docs/performance.md). A model may change some defaults (its paper's
+lower KID at every budget of the photo comparisons in docs/performance.md), and its
+DiffAugment is FastGAN's own colour and translation, without cutout (a lower KID at every
+budget, photos and procedural scenes alike). A model may change some defaults (its paper's
 settings, ``ModelSpec.defaults``), then a preset (:data:`PRESETS`) may; values the
 user gives explicitly always win.
 """
@@ -65,7 +67,7 @@ class TrainConfig:
     r1: float = 0.0  # R1 penalty weight (gamma) on real images (0 = off)
     r1_every: int = 4  # apply R1 every N discriminator steps, scaled by N (lazy regularisation)
     sn: bool = False  # spectral normalisation in the discriminator (its BatchNorm is removed)
-    diffaug: str = "color,translation,cutout"  # DiffAugment policy: comma list of color, translation, cutout ("" = off)
+    diffaug: str = "color,translation"  # DiffAugment policy: comma list of color, translation, cutout ("" = off)
     conditional: bool = False  # condition G and D on class / composition vectors from the data
     conditions: str = ""  # comma-separated condition names (set from the data when conditional)
     cond_bn: bool = False  # the condition also scales and shifts each of G's BatchNorms (conditional BN; models that have it: fastgan)
