@@ -35,6 +35,15 @@ def shared_data(sub: str) -> Path:
     return p
 
 
+def process_exists(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not exited (a zombie has; Linux /proc)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
 def blobs(n: int, size: int, seed: int = 0) -> np.ndarray:
     """Simple structured images: a bright disc on a dark background, random colours."""
     rng = np.random.default_rng(seed)

@@ -31,6 +31,8 @@ from landgan.data.limits import ZIP_TOTAL_FLOOR, read_member, zip_refusals
 from landgan.data.prepare import prepare_dataset
 from landgan.errors import UserError
 
+from conftest import process_exists
+
 posix_only = pytest.mark.skipif(os.name != "posix", reason="needs resource, signals, symlinks")
 PNG16_BOUND_MB = 600  # worker peak for a 9400 x 9400 16-bit PNG (2.2-2.7 GB before the fix)
 ZIP_BOUND_MB = 150  # worker peak for a zip of 200 MB members (each one read whole before)
@@ -195,53 +197,41 @@ def _wait_for_progress(proc: subprocess.Popen, tmp: Path) -> None:
         time.sleep(0.02)
 
 
-@posix_only
-def test_sigterm_mid_run_leaves_no_temporary(tmp_path):
+def _mid_run(tmp_path: Path):
+    """A prepare of 150 slow images, half-way: (process, SRC, OUT, its workers' pids or None)."""
     src, out = tmp_path / "src", tmp_path / "out"
     _slow_source(src, 150)
     proc = _start_prepare(src, out)
     _wait_for_progress(proc, out / "images.npy.tmp")
-    workers = _children(proc.pid)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")  # Linux only
+    workers = [int(p) for p in children.read_text().split()] if children.exists() else None
+    return proc, src, out, workers
+
+
+@posix_only
+def test_sigterm_mid_run_leaves_no_temporary(tmp_path):
+    proc, src, out, workers = _mid_run(tmp_path)
     os.killpg(proc.pid, signal.SIGTERM)  # parent and workers, as a service manager does
     # A Pool used to hang here, rarely, on a lock a signalled worker held (docs/reliability.md).
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
-    assert len(workers) == 2 and not any(_exists(pid) for pid in workers)
+    assert workers is None or (len(workers) == 2 and not any(map(process_exists, workers)))
     assert not list(tmp_path.rglob("*.tmp"))
     assert not out.exists()  # created by the run and left empty: removed
     report = prepare_dataset(src, out, 32, workers=1, progress=False)  # no --force needed
     assert report.written == 150 and report.notes == []
 
 
-def _children(pid: int) -> list[int]:
-    """The child processes of ``pid`` (Linux /proc), or skip the test."""
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    if not path.exists():
-        pytest.skip("needs Linux's /proc/PID/task/PID/children to find the workers")
-    return [int(p) for p in path.read_text().split()]
-
-
-def _exists(pid: int) -> bool:
-    """Whether ``pid`` is a process that has not exited (a zombie has)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
-
-
 @posix_only
 def test_workers_of_a_killed_prepare_exit(tmp_path):
     """SIGKILL to the parent alone (OOM killer): its workers see their pipes close and stop."""
-    src, out = tmp_path / "src", tmp_path / "out"
-    _slow_source(src, 150)
-    proc = _start_prepare(src, out)
-    _wait_for_progress(proc, out / "images.npy.tmp")
-    workers = _children(proc.pid)
+    proc, _, _, workers = _mid_run(tmp_path)
+    if workers is None:
+        pytest.skip("needs Linux's /proc/PID/task/PID/children to find the workers")
     proc.kill()
     proc.communicate(timeout=30)
     deadline = time.monotonic() + 30
-    while any(_exists(pid) for pid in workers):
+    while any(map(process_exists, workers)):
         assert time.monotonic() < deadline, "orphaned workers still running"
         time.sleep(0.05)
     assert len(workers) == 2

@@ -12,6 +12,8 @@ import pytest
 from landgan.data.workers import ordered_map
 from landgan.errors import UserError
 
+from conftest import process_exists
+
 
 class _Slow:
     """Squares its task after a random pause, so workers finish out of order."""
@@ -34,19 +36,6 @@ class _DiesOn:
         if task == self.fatal:
             os._exit(3)
         return task
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); one that was reaped, or exited, is gone.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.mark.parametrize("workers", [1, 3])
@@ -72,7 +61,7 @@ def test_closing_early_kills_every_worker():
     gen = ordered_map(_Slow, (0,), list(range(1000)), 2)
     pids = {next(gen)[1], next(gen)[1]}
     gen.close()  # what prepare's closing() does on a write error or SIGTERM
-    assert len(pids) == 2 and not any(_alive(pid) for pid in pids)
+    assert len(pids) == 2 and not any(process_exists(pid) for pid in pids)
 
 
 def test_workers_ignore_sigterm_the_parent_ends_them():
@@ -83,4 +72,4 @@ def test_workers_ignore_sigterm_the_parent_ends_them():
         os.kill(pid, signal.SIGTERM)
     rest = list(gen)
     assert [r for r, _ in first + rest] == [t * t for t in range(200)]
-    assert not any(_alive(pid) for _, pid in first)
+    assert not any(process_exists(pid) for _, pid in first)
