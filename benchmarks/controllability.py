@@ -41,7 +41,7 @@ from landgan.data.dataset import open_dataset
 from landgan.data.prepare import prepare_dataset
 from landgan.data.synthetic import ELEMENTS, render_seeds
 from landgan.metrics.photo_labeller import reader_for
-from landgan.sampling import iter_best_of, load_generator, sample_images
+from landgan.sampling import load_generator, sample_images
 from landgan.grid import save_grid
 from landgan.label import estimate_with
 from landgan.metrics import control
@@ -62,10 +62,8 @@ def sampler(G, cfg, truncation: float | None = None, best_of: int = 1):
     def sample(cond: np.ndarray, seed: int, n: int | None = None) -> np.ndarray:
         c = torch.from_numpy(np.asarray(cond, np.float32))
         count = n if c.dim() == 1 else len(c)
-        if read is None:
-            return sample_images(G, cfg, count, seed, truncation, condition=c)
-        return np.concatenate(list(iter_best_of(G, cfg, count, seed, truncation, 64, c,
-                                                best_of, read)))
+        return sample_images(G, cfg, count, seed, truncation, condition=c,
+                             best_of=best_of if read else 1, read=read)
     return sample
 
 

@@ -90,7 +90,12 @@ def _block_seed(seed: int, block: int) -> int:
     if block == 0:
         return seed
     # SeedSequence mixes (seed, block) well: neighbouring seeds do not share later blocks.
-    return int(np.random.SeedSequence([seed, block]).generate_state(1, np.uint64)[0]) & MAX_SEED
+    return _mixed_seed(seed, block)
+
+
+def _mixed_seed(*entropy: int) -> int:
+    """A seed for torch derived from ``entropy`` by numpy's SeedSequence."""
+    return int(np.random.SeedSequence(list(entropy)).generate_state(1, np.uint64)[0]) & MAX_SEED
 
 
 def latent_block_size(z_dim: int) -> int:
@@ -191,7 +196,7 @@ def candidate_seed(seed: int, k: int) -> int:
     if k == 0:
         return seed
     # Mixed with a tag so candidate seeds do not coincide with other latent blocks' seeds.
-    return int(np.random.SeedSequence([seed, 0xBE57, k]).generate_state(1, np.uint64)[0]) & MAX_SEED
+    return _mixed_seed(seed, 0xBE57, k)
 
 
 @torch.no_grad()
@@ -221,11 +226,15 @@ def iter_best_of(G, cfg, n: int, seed: int, truncation: float | None, batch_size
 
 
 def sample_images(G, cfg, n: int, seed: int = 0, truncation: float | None = None,
-                  batch_size: int = 64, condition: torch.Tensor | None = None) -> np.ndarray:
+                  batch_size: int = 64, condition: torch.Tensor | None = None,
+                  best_of: int = 1, read=None) -> np.ndarray:
     """``n`` uint8 NHWC images; the same seed gives the same images at any batch size.
 
     A conditional generator needs ``condition``: one vector (K,) for every image, or one
     row per image (n, K). All ``n`` are held at once: for many, use :func:`iter_images`.
+    ``best_of`` > 1 with a reader ``read``: each image as :func:`iter_best_of` chooses it.
     """
-    chunks = list(iter_images(G, cfg, n, seed, truncation, batch_size, condition))
+    chunks = list(iter_images(G, cfg, n, seed, truncation, batch_size, condition)
+                  if best_of == 1 else
+                  iter_best_of(G, cfg, n, seed, truncation, batch_size, condition, best_of, read))
     return np.concatenate(chunks) if chunks else np.zeros((0, cfg.resolution, cfg.resolution, 3), np.uint8)

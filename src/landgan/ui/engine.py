@@ -26,8 +26,7 @@ from PIL.PngImagePlugin import PngInfo
 from landgan.device import resolve_device
 from landgan.errors import UserError
 from landgan.metrics.photo_labeller import reader_for
-from landgan.sampling import (iter_best_of, load_generator, nearest_seen, sample_images,
-                              sample_latents)
+from landgan.sampling import load_generator, nearest_seen, sample_images, sample_latents
 from landgan.images import to_uint8
 from landgan.ui.validate import list_ui_checkpoints, percentages, resolve_ui_checkpoint
 
@@ -144,12 +143,9 @@ class Engine:
             warning = nearest_seen(condition, m.bank, m.names)
         read = reader_for(m.names) if best_of > 1 else None
         with torch.inference_mode():
-            if read is None:
-                images = sample_images(m.G, m.cfg, n, seed, truncation,
-                                       condition=condition if m.names else None)
-            else:
-                images = np.concatenate(list(iter_best_of(m.G, m.cfg, n, seed, truncation, 64,
-                                                          condition, best_of, read)))
+            images = sample_images(m.G, m.cfg, n, seed, truncation,
+                                   condition=condition if m.names else None,
+                                   best_of=best_of if read else 1, read=read)
         return list(images), warning
 
     def composes(self, name: str) -> bool:
