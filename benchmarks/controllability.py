@@ -182,8 +182,18 @@ def photo_part(args, extractor) -> None:
     print(f"| a real photo ignoring the request | {ignored.mean():.3f} | "
           + " | ".join(f"{v:.3f}" for v in ignored.mean(0)) + " |")
     n = min(args.n_fid, len(held))
-    ref = extractor.features(held[:n], batch_size=50)
-    fake = extractor.features(sample(read[:n], args.seed + 1), batch_size=50)
+    if n >= 4:  # --n-fid 0: control only
+        photo_quality(args, extractor, sample, held[:n], read[:n])
+    if args.grids:
+        photo_grids(args, sample)
+
+
+def photo_quality(args, extractor, sample, held: np.ndarray, read: np.ndarray) -> None:
+    """KID/FID of images generated for held-out photos' readings against those photos,
+    and against an unconditional model's when ``--uncond-ckpt`` is given."""
+    n = len(held)
+    ref = extractor.features(held, batch_size=50)
+    fake = extractor.features(sample(read, args.seed + 1), batch_size=50)
     k, ks = kid(ref, fake, subset_size=n // 2)
     print(f"\nquality, {n} generated (held-out photos' readings) vs {n} held-out photos: "
           f"KID×1000 {k * 1000:.1f} ± {ks * 1000:.1f}, FID {fid_from_features(ref, fake):.1f}")
@@ -194,16 +204,20 @@ def photo_part(args, extractor) -> None:
         print(f"unconditional ({args.uncond_ckpt}): KID×1000 {k0 * 1000:.1f} ± {ks0 * 1000:.1f}, "
               f"FID {fid_from_features(ref, fake0):.1f}; **KID conditional / unconditional = "
               f"{k / k0:.2f}**")
-    if args.grids:
-        rows = list(PHOTO_ROWS.values())
-        grid = np.concatenate([sample(np.tile(np.float32(r), (8, 1)), 7) for r in rows])
-        got = [estimate_with("photo", grid[8 * i:8 * i + 8]).mean(0) for i in range(len(rows))]
-        print(f"grid: {save_grid(grid, Path(args.grids) / 'control_photos.png', nrow=8)}; rows, "
-              "asked -> read (sky/mountain/snow/water/vegetation):")
-        for (name, r), g in zip(PHOTO_ROWS.items(), got):
-            print(f"- {name}: " + "/".join(f"{v:.2f}" for v in r) + " -> "
-                  + "/".join(f"{v:.2f}" for v in g))
-        blind_grid(sample, Path(args.grids) / "control_photos_blind.png")
+
+
+def photo_grids(args, sample) -> None:
+    """The grid of :data:`PHOTO_ROWS` (seed 7) with the labeller's reading of each row,
+    and the same rows shuffled for blind judges (:func:`blind_grid`)."""
+    rows = list(PHOTO_ROWS.values())
+    grid = np.concatenate([sample(np.tile(np.float32(r), (8, 1)), 7) for r in rows])
+    got = [estimate_with("photo", grid[8 * i:8 * i + 8]).mean(0) for i in range(len(rows))]
+    print(f"grid: {save_grid(grid, Path(args.grids) / 'control_photos.png', nrow=8)}; rows, "
+          "asked -> read (sky/mountain/snow/water/vegetation):")
+    for (name, r), g in zip(PHOTO_ROWS.items(), got):
+        print(f"- {name}: " + "/".join(f"{v:.2f}" for v in r) + " -> "
+              + "/".join(f"{v:.2f}" for v in g))
+    blind_grid(sample, Path(args.grids) / "control_photos_blind.png")
 
 
 def blind_grid(sample, path: Path, seed: int = 11) -> None:
