@@ -95,6 +95,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace existing conditions")
     p.add_argument("--estimator", default="photo", choices=list(ESTIMATORS),
                    help="; ".join(f"{k}: {v}" for k, v in ESTIMATORS.items()))
+    p.add_argument("--layout", action="store_true", help="store where each element lies (a "
+                   "coarse map per image, photo estimator) for a layout model that --composition "
+                   "then places; see docs/control.md")
 
     p = sub.add_parser("export", help="write the generator as ONNX or TorchScript")
     p.add_argument("ckpt", help="checkpoint file or run folder")
@@ -186,7 +189,8 @@ def _dispatch(args: argparse.Namespace) -> None:
                         condition=args.mix or args.composition, best_of=args.best_of)
         print(f"wrote {path}")
     elif args.verb == "label":
-        means = label_dataset(args.dataset, force=args.force, estimator=args.estimator).mean(0)
+        means = label_dataset(args.dataset, force=args.force, estimator=args.estimator,
+                              layout=args.layout).mean(0)
         print(f"labelled {args.dataset}; mean composition: "
               + ", ".join(f"{e} {m:.2f}" for e, m in zip(ELEMENTS, means)))
     elif args.verb == "export":

@@ -37,6 +37,7 @@ from landgan.data.synthetic import ELEMENTS, render, sample_params
 from landgan.errors import UserError
 from landgan.files import replacing
 from landgan.label_rules import per_batch, rule_estimate
+from landgan.models.layout import GRID, layout_names, pool_maps
 
 VERSION = 1
 SIZE = 64  # the estimator works at 64 px whatever the dataset's resolution
@@ -141,16 +142,32 @@ ESTIMATORS = {  # name -> what it is good for (the CLI's --estimator choices)
 }
 
 
-def label_dataset(path: str | Path, force: bool = False, estimator: str = "photo") -> np.ndarray:
-    """Estimate every image's composition and store it as the dataset's conditions."""
+def label_dataset(path: str | Path, force: bool = False, estimator: str = "photo",
+                  layout: bool = False) -> np.ndarray:
+    """Estimate every image's composition and store it as the dataset's conditions.
+
+    ``layout``: store the photo labeller's per-location map pooled to a coarse grid
+    instead (:mod:`landgan.models.layout`), for a model told where each element lies.
+    Returns the (N, 5) fractions either way."""
     _check_estimator(estimator)  # before reading the dataset
+    if layout and estimator != "photo":
+        raise UserError("--layout needs the photo estimator: only it maps where each element lies")
     ds = open_dataset(path)
     if ds.conditions is not None and not force:
-        raise UserError(f"{path} already has conditions ({', '.join(ds.condition_names)}); "
-                        "pass --force to replace them")
-    fractions = estimate_with(estimator, ds.images)
-    meta = dict(ds.meta, conditions=np.round(fractions, 5).tolist(),
-                condition_names=list(ELEMENTS), condition_kind=f"composition (estimated: {estimator})")
+        raise UserError(f"{path} already has conditions ({', '.join(ds.condition_names[:5])}"
+                        f"{', ...' * (len(ds.condition_names) > 5)}); pass --force to replace them")
+    if layout:
+        # start-up cost, as in estimate_with
+        from landgan.metrics.photo_labeller import composition_maps
+
+        conds = pool_maps(torch.from_numpy(composition_maps(ds.images)), GRID).numpy()
+        fractions = conds.reshape(len(conds), -1, len(ELEMENTS)).mean(1)
+        names, kind = layout_names(list(ELEMENTS), GRID), f"layout {GRID}x{GRID} (estimated: photo)"
+    else:
+        conds = fractions = estimate_with(estimator, ds.images)
+        names, kind = list(ELEMENTS), f"composition (estimated: {estimator})"
+    meta = dict(ds.meta, conditions=np.round(conds, 5).tolist(), condition_names=names,
+                condition_kind=kind)
     meta_path = Path(path) / META_FILE
     with replacing(meta_path) as tmp:
         tmp.write_text(json.dumps(meta, indent=1))

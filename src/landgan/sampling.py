@@ -7,6 +7,7 @@ seed always gives the same images, at any batch size.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from landgan.device import resolve_device
 from landgan.errors import UserError
 from landgan.images import to_uint8
 from landgan.models import build_models
+from landgan.models.layout import LayoutGenerator, layout_of
 from landgan.models.stackgan import stage1_config_of
 
 MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
@@ -43,8 +45,27 @@ def load_generator(ckpt: str | Path, device: str | torch.device = "cpu", ema: bo
     except (RuntimeError, KeyError, TypeError, ValueError) as e:
         raise UserError(f"checkpoint {ckpt} does not match model {cfg.model}: "
                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    G, cfg, state = composition_view(G, cfg, state)
     G = G.to(device).eval().requires_grad_(False)
     return (G, cfg, state) if with_state else (G, cfg)
+
+
+def composition_view(G, cfg: TrainConfig, state: dict):
+    """(G, cfg, state) unchanged, except for a layout model (:mod:`landgan.models.layout`):
+    then a generator asked for fractions, a config naming the elements, and a condition
+    bank of the training maps' mean compositions, so callers see a composition model."""
+    layout = layout_of(cfg.condition_names)
+    if layout is None:
+        return G, cfg, state
+    elements = layout[0]
+    bank = state.get("condition_bank")
+    if bank is None or len(bank) == 0:
+        raise UserError("this layout model's checkpoint has no condition bank (its training "
+                        "maps), which generation needs; it cannot make pictures")
+    G = LayoutGenerator(G, bank, len(elements))
+    fractions = G.bank.mean(1)
+    cfg = dataclasses.replace(cfg, conditions=",".join(elements))
+    return G, cfg, dict(state, condition_bank=fractions, layout_grid=layout[1])
 
 
 def build_generator(cfg: TrainConfig, g_state: dict | None = None) -> torch.nn.Module:

@@ -1,0 +1,102 @@
+"""Layout conditioning: a generator told *where* each element lies, asked only *how much*.
+
+A composition request (fractions of sky, mountain, snow, water, vegetation) says nothing
+about where the water goes, and a generator conditioned on the fractions alone leaves
+that to its latent: blind judges saw each latent keep its layout whatever was asked
+(docs/control.md). A layout model is instead trained on a coarse map of each photo,
+``grid`` x ``grid`` cells of element fractions (``landgan label --layout``: the photo
+labeller's per-location map, pooled), flattened cell by cell into the condition vector,
+so the condition names are ``element@rRcC``. Its first layer sees the map, and D's
+condition head and projection are asked about it like about any condition.
+
+At generation the user still asks for fractions. :class:`LayoutGenerator` turns each
+request into a map: it takes the ``choices`` training maps (from the checkpoint's
+condition bank) whose mean composition is nearest the request, lets the latent pick one
+(the signs of its first few values, so a seed keeps its picture), and rescales that
+map so that its mean is exactly the request while every cell still sums to 1 (iterative
+proportional fitting). It takes (z, fractions) like any composition model, so every verb,
+the UI and best-of work on it unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+GRID = 4  # cells per side: coarse enough for 5 fractions per cell to be learnt from ~5k photos
+CHOICES = 8  # nearest training maps a latent chooses among, by the signs of z[:log2(CHOICES)]
+FIT_ITERATIONS = 30
+FIT_FLOOR = 0.02  # share of the request mixed into every cell, so an element absent from
+# the chosen map can still be scaled up to what was asked
+_NAME = re.compile(r"^(?P<element>[^@]+)@r(?P<row>\d+)c(?P<col>\d+)$")
+
+
+def layout_names(elements: list[str], grid: int = GRID) -> list[str]:
+    """Condition names of a ``grid`` x ``grid`` layout, cell by cell (row-major), each cell
+    listing every element: ``sky@r0c0, mountain@r0c0, ..., vegetation@r3c3``."""
+    return [f"{e}@r{r}c{c}" for r in range(grid) for c in range(grid) for e in elements]
+
+
+def layout_of(names: list[str]) -> tuple[list[str], int] | None:
+    """(elements, grid) when ``names`` are exactly :func:`layout_names` of some elements
+    and grid, else None (a composition or class model)."""
+    first = [_NAME.match(n) for n in names]
+    if not names or not all(first):
+        return None
+    elements = list(dict.fromkeys(m["element"] for m in first))
+    grid = round((len(names) / len(elements)) ** 0.5)
+    return (elements, grid) if layout_names(elements, grid) == list(names) else None
+
+
+def pool_maps(maps: torch.Tensor, grid: int = GRID) -> torch.Tensor:
+    """Per-location fractions (N, K, H, W), H and W multiples of ``grid`` -> layout
+    conditions (N, grid * grid * K) in :func:`layout_names` order (area means)."""
+    n, k, h, w = maps.shape
+    if h % grid or w % grid:
+        raise ValueError(f"a {h}x{w} map does not pool to {grid}x{grid} cells")
+    cells = nn.functional.avg_pool2d(maps.float(), (h // grid, w // grid))  # (N, K, g, g)
+    return cells.permute(0, 2, 3, 1).reshape(n, grid * grid * k)
+
+
+def fit_layout(cells: torch.Tensor, fractions: torch.Tensor,
+               iterations: int = FIT_ITERATIONS, floor: float = FIT_FLOOR) -> torch.Tensor:
+    """Maps (N, C, K) rescaled so that their mean over the C cells is ``fractions`` (N, K)
+    and every cell still sums to 1 (iterative proportional fitting). An element the
+    request leaves at 0 disappears from every cell."""
+    f = fractions.float().unsqueeze(1)  # (N, 1, K)
+    m = (1 - floor) * cells.float() + floor * f
+    for _ in range(iterations):
+        mean = m.mean(1, keepdim=True)
+        m = m * torch.where(mean > 1e-8, f / mean.clamp_min(1e-8), torch.zeros_like(mean))
+        m = m / m.sum(2, keepdim=True).clamp_min(1e-8)
+    return m
+
+
+class LayoutGenerator(nn.Module):
+    """A layout-conditioned generator behind a composition model's interface:
+    (z (N, z_dim), fractions (N, K)) -> images, the map taken from ``bank``."""
+
+    def __init__(self, G: nn.Module, bank: torch.Tensor, elements: int, choices: int = CHOICES):
+        super().__init__()
+        if bank is None or len(bank) == 0:
+            raise ValueError("a layout model needs its training maps (the condition bank)")
+        self.G, self.elements = G, elements
+        self.register_buffer("bank", bank.float().reshape(len(bank), -1, elements))
+        self.choices = min(choices, len(bank))
+        self.z_dim, self.resolution = G.z_dim, G.resolution
+
+    def layouts(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The flattened map (N, C * K) each (latent, request) pair is drawn with."""
+        c = c.float() / c.float().sum(1, keepdim=True).clamp_min(1e-12)
+        means = self.bank.mean(1)  # (B, K)
+        near = (c[:, None] - means[None]).abs().sum(2).topk(self.choices, largest=False).indices
+        nbits = min(max(1, (self.choices - 1).bit_length()), z.shape[1])
+        bits = (z[:, :nbits] > 0).long() * 2 ** torch.arange(nbits, device=z.device)
+        # gather, not arange indexing: an exported graph keeps its batch size free
+        pick = near.gather(1, (bits.sum(1) % self.choices)[:, None])[:, 0]
+        return fit_layout(self.bank[pick], c).flatten(1)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return self.G(z, self.layouts(z, c).to(z.dtype))

@@ -1,0 +1,150 @@
+"""Layout models: trained on where each element lies, asked for fractions like any other."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from landgan.cli import main
+from landgan.config import TrainConfig
+from landgan.data.dataset import open_dataset, save_dataset
+from landgan.data.synthetic import ELEMENTS
+from landgan.models.layout import (LayoutGenerator, fit_layout, layout_names, layout_of,
+                                   pool_maps)
+from landgan.sampling import load_generator
+from landgan.train.loop import train
+
+from conftest import blobs
+
+
+def test_names_round_trip_and_only_layouts_parse():
+    names = layout_names(["sky", "water"], 2)
+    assert names[:3] == ["sky@r0c0", "water@r0c0", "sky@r0c1"] and len(names) == 8
+    assert layout_of(names) == (["sky", "water"], 2)
+    assert layout_of(list(ELEMENTS)) is None  # a composition model
+    assert layout_of(names[:-2]) is None  # a cell missing
+    assert layout_of(names[::-1]) is None  # not in cell order
+    assert layout_of([]) is None
+
+
+def test_pooled_map_keeps_where_and_how_much():
+    maps = torch.zeros(1, 2, 8, 8)
+    maps[0, 0, :2] = 1  # sky in the top quarter
+    maps[0, 1, 2:] = 1  # water below
+    cells = pool_maps(maps, 4).view(4, 4, 2)  # rows, columns, elements
+    assert torch.equal(cells[0, :, 0], torch.ones(4)) and torch.equal(cells[1:, :, 1], torch.ones(3, 4))
+    assert torch.allclose(cells.mean((0, 1)), maps.mean((0, 2, 3)))
+    with pytest.raises(ValueError, match="does not pool"):
+        pool_maps(torch.rand(1, 2, 6, 6), 4)
+
+
+def test_fitted_layout_has_the_requested_mean_and_keeps_its_layout():
+    g = torch.Generator().manual_seed(0)
+    cells = torch.rand(3, 16, 5, generator=g)
+    cells[:, :8, 3] = 0  # no water in the top half of any map
+    cells = cells / cells.sum(2, keepdim=True)
+    want = torch.tensor([[.3, .1, 0, .6, 0], [.2, .2, .2, .2, .2], [1, 0, 0, 0, 0]])
+    fitted = fit_layout(cells, want)
+    assert torch.allclose(fitted.mean(1), want, atol=1e-4)
+    assert torch.allclose(fitted.sum(2), torch.ones(3, 16), atol=1e-5)
+    assert fitted[0, :, 2].abs().max() == 0  # snow not asked for: gone
+    # water asked for 60 %: it fills the bottom half first, where the map had it
+    assert fitted[0, 8:, 3].mean() > 2 * fitted[0, :8, 3].mean()
+
+
+class _Echo(torch.nn.Module):
+    """A stand-in generator that returns the condition it was given."""
+    z_dim, resolution = 4, 8
+
+    def forward(self, z, c):
+        return c
+
+
+def test_the_latent_picks_among_the_nearest_maps_and_the_request_is_met():
+    g = torch.Generator().manual_seed(1)
+    bank = torch.rand(40, 16, 5, generator=g)
+    bank = (bank / bank.sum(2, keepdim=True)).flatten(1)
+    G = LayoutGenerator(_Echo(), bank, 5)
+    c = torch.tensor([[.3, .1, 0, .6, 0]]).repeat(64, 1)
+    z = torch.randn(64, 4, generator=g)
+    out = G(z, c).view(64, 16, 5)
+    assert torch.allclose(out.mean(1), c, atol=1e-4)
+    assert torch.equal(G(z, c), G(z, c))  # the same latent keeps its layout
+    assert len({tuple(row.round(decimals=4).tolist()) for row in out.flatten(1)}) == 8
+    near = (bank.view(40, 16, 5).mean(1) - c[0]).abs().sum(1).argsort()[:8]
+    picked = G.layouts(z[:1], c[:1]).view(16, 5)
+    assert any(torch.allclose(picked, fit_layout(bank.view(40, 16, 5)[i:i + 1], c[:1])[0])
+               for i in near)
+    assert LayoutGenerator(_Echo(), bank[:3], 5).choices == 3
+
+
+@pytest.fixture(scope="module")
+def layout_run(tmp_path_factory):
+    """A tiny fastgan trained on ``label --layout`` maps of 24 blob images."""
+    tmp = tmp_path_factory.mktemp("layout")
+    ds = save_dataset(tmp / "ds", blobs(24, 64), {"source": "test"})
+    assert main(["label", str(ds), "--layout"]) == 0
+    cfg = TrainConfig.for_model(model="fastgan", data=str(ds), out=str(tmp / "runs"),
+                                resolution=64, batch_size=8, g_width=8, d_width=8, steps=2,
+                                conditional=True, sample_every=0)
+    return ds, train(cfg, progress=False)
+
+
+def test_label_layout_stores_maps_whose_mean_is_the_composition(layout_run, capsys):
+    ds, _ = layout_run
+    data = open_dataset(ds)
+    assert data.condition_names == layout_names(list(ELEMENTS), 4)
+    assert data.meta["condition_kind"] == "layout 4x4 (estimated: photo)"
+    cells = data.conditions.reshape(24, 16, 5)
+    assert np.allclose(cells.sum(2), 1, atol=1e-3)
+    from landgan.metrics.photo_labeller import label_photos
+
+    assert np.allclose(cells.mean(1), label_photos(data.images), atol=1e-4)
+    assert main(["label", str(ds), "--layout", "--estimator", "rules", "--force"]) == 2
+    assert "needs the photo estimator" in capsys.readouterr().err
+
+
+def test_layout_model_is_asked_for_fractions(layout_run, tmp_path):
+    """generate, best-of and evaluate see a composition model of the five elements."""
+    _, run = layout_run
+    G, cfg, state = load_generator(run, with_state=True)
+    assert cfg.condition_names == list(ELEMENTS) and state["condition_bank"].shape[1] == 5
+    assert state["layout_grid"] == 4
+    z = torch.randn(4, G.z_dim)
+    sea, snow = torch.tensor([[.3, .1, 0, .6, 0]]), torch.tensor([[.5, 0, .5, 0, 0]])
+    assert not torch.allclose(G(z, sea.repeat(4, 1)), G(z, snow.repeat(4, 1)))
+    out = tmp_path / "sea.png"
+    assert main(["generate", str(run), "--n", "4", "--composition", "water=0.6,sky=0.3,mountain=0.1",
+                 "--out", str(out)]) == 0
+    assert np.asarray(Image.open(out)).shape == (2 * 66 + 2, 2 * 66 + 2, 3)
+    assert main(["generate", str(run), "--n", "2", "--composition", "water=1", "--best-of", "2",
+                 "--out", str(tmp_path / "b.png")]) == 0
+    assert main(["evaluate", str(run), "--n", "16", "--n-real", "16", "--metrics", "kid"]) == 0
+
+
+def test_layout_model_exports_with_a_free_batch_size(layout_run, tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install landgan[export])")
+    _, run = layout_run
+    out = tmp_path / "g.onnx"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    G, _ = load_generator(run)
+    z, c = torch.randn(3, G.z_dim), torch.tensor([[.3, .1, 0, .6, 0]]).repeat(3, 1)
+    got = ort.InferenceSession(str(out)).run(None, {"z": z.numpy(), "c": c.numpy()})[0]
+    assert np.abs(got - G(z, c).numpy()).max() < 1e-4
+
+
+def test_ui_offers_a_slider_per_element_for_a_layout_model(layout_run, tmp_path):
+    from landgan.ui.engine import Engine
+    from landgan.ui.validate import validate_composition
+
+    _, run = layout_run
+    eng = Engine(run.parent, scratch=tmp_path / "out")
+    (name,) = eng.checkpoints()
+    m = eng.model(name)
+    assert m.names == list(ELEMENTS) and sum(m.typical()) == 100
+    sea = validate_composition([30, 10, 0, 60, 0], m.names)
+    images, _ = eng.generate(name, 3, 0, None, sea)
+    assert len(images) == 3 and images[0].shape == (64, 64, 3)
+    assert len(eng.read(name, images)) == 5
+    snow = validate_composition([50, 0, 50, 0, 0], m.names)
+    assert eng.interpolate(name, (1, 2), (sea, snow), 3, None).shape == (3, 64, 64, 3)
