@@ -148,3 +148,18 @@ def test_ui_offers_a_slider_per_element_for_a_layout_model(layout_run, tmp_path)
     assert len(eng.read(name, images)) == 5
     snow = validate_composition([50, 0, 50, 0, 0], m.names)
     assert eng.interpolate(name, (1, 2), (sea, snow), 3, None).shape == (3, 64, 64, 3)
+
+
+def test_controllability_scores_a_layout_model_without_quality(layout_run, monkeypatch, capsys):
+    """benchmarks/controllability.py --photo-ckpt on a layout model, --n-fid 0: control only."""
+    import argparse
+
+    from conftest import load_benchmark
+
+    ds, run = layout_run
+    bench = load_benchmark("controllability", monkeypatch)
+    args = argparse.Namespace(photo_ckpt=str(run), held_out=str(ds), n_comp=4, best_of=1, seed=0,
+                              n_fid=0, uncond_ckpt=None, grids="")
+    bench.photo_part(args, extractor=None)  # no features network: quality is not scored
+    out = capsys.readouterr().out
+    assert "| requested vs read |" in out and "KID" not in out
