@@ -30,7 +30,7 @@ from landgan.metrics.evaluate import (evaluate_model, evaluate_real, format_tabl
 from landgan.metrics.inception import load_feature_extractor
 from landgan.metrics.is_classifier import IS_UNAVAILABLE, load_is_classifier
 from landgan.metrics.sources import image_source_features
-from landgan.models.layout import layout_of
+from landgan.models.layout import layout_of, mean_composition
 from landgan.sampling import check_seed_and_truncation, load_generator, sample_images
 
 HELD_OUT_SEED_OFFSET = 7919  # synthetic "real" images come from seeds training never used
@@ -72,7 +72,7 @@ def _condition_sampler(cfg, n_real: int):
     conds, names = condition_matrix(data if isinstance(data, ImageDataset) else open_dataset(data))
     layout = layout_of(names)
     if layout is not None:  # a layout model is asked for fractions: its maps' means
-        names, conds = layout[0], conds.reshape(len(conds), -1, len(layout[0])).mean(1)
+        names, conds = layout[0], mean_composition(conds, len(layout[0]))
     if names != cfg.condition_names:
         raise UserError(f"the run's data now has conditions {names}, not {cfg.conditions!r}")
     table = torch.from_numpy(conds)

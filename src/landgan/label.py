@@ -37,7 +37,7 @@ from landgan.data.synthetic import ELEMENTS, render, sample_params
 from landgan.errors import UserError
 from landgan.files import replacing
 from landgan.label_rules import per_batch, rule_estimate
-from landgan.models.layout import GRID, layout_names, pool_maps
+from landgan.models.layout import GRID, layout_names, mean_composition, pool_maps
 
 VERSION = 1
 SIZE = 64  # the estimator works at 64 px whatever the dataset's resolution
@@ -161,7 +161,7 @@ def label_dataset(path: str | Path, force: bool = False, estimator: str = "photo
         from landgan.metrics.photo_labeller import composition_maps
 
         conds = pool_maps(torch.from_numpy(composition_maps(ds.images)), GRID).numpy()
-        fractions = conds.reshape(len(conds), -1, len(ELEMENTS)).mean(1)
+        fractions = mean_composition(conds, len(ELEMENTS))
         names, kind = layout_names(list(ELEMENTS), GRID), f"layout {GRID}x{GRID} (estimated: photo)"
     else:
         conds = fractions = estimate_with(estimator, ds.images)

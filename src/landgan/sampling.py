@@ -63,9 +63,8 @@ def composition_view(G, cfg: TrainConfig, state: dict):
         raise UserError("this layout model's checkpoint has no condition bank (its training "
                         "maps), which generation needs; it cannot make pictures")
     G = LayoutGenerator(G, bank, len(elements))
-    fractions = G.bank.mean(1)
     cfg = dataclasses.replace(cfg, conditions=",".join(elements))
-    return G, cfg, dict(state, condition_bank=fractions, layout_grid=layout[1])
+    return G, cfg, dict(state, condition_bank=G.means, layout_grid=layout[1])
 
 
 def build_generator(cfg: TrainConfig, g_state: dict | None = None) -> torch.nn.Module:

@@ -60,6 +60,12 @@ def pool_maps(maps: torch.Tensor, grid: int = GRID) -> torch.Tensor:
     return cells.permute(0, 2, 3, 1).reshape(n, grid * grid * k)
 
 
+def mean_composition(conditions, elements: int):
+    """Layout conditions (N, C * K), numpy or torch -> each map's composition (N, K): the
+    mean of its cells (what the map's photo was labelled as a whole)."""
+    return conditions.reshape(len(conditions), -1, elements).mean(1)
+
+
 def fit_layout(cells: torch.Tensor, fractions: torch.Tensor,
                iterations: int = FIT_ITERATIONS, floor: float = FIT_FLOOR) -> torch.Tensor:
     """Maps (N, C, K) rescaled so that their mean over the C cells is ``fractions`` (N, K)
@@ -84,14 +90,15 @@ class LayoutGenerator(nn.Module):
             raise ValueError("a layout model needs its training maps (the condition bank)")
         self.G, self.elements = G, elements
         self.register_buffer("bank", bank.float().reshape(len(bank), -1, elements))
+        # Each map's composition, once: the requests are matched against these.
+        self.register_buffer("means", mean_composition(bank.float(), elements))
         self.choices = min(choices, len(bank))
         self.z_dim, self.resolution = G.z_dim, G.resolution
 
     def layouts(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """The flattened map (N, C * K) each (latent, request) pair is drawn with."""
         c = c.float() / c.float().sum(1, keepdim=True).clamp_min(1e-12)
-        means = self.bank.mean(1)  # (B, K)
-        near = (c[:, None] - means[None]).abs().sum(2).topk(self.choices, largest=False).indices
+        near = (c[:, None] - self.means[None]).abs().sum(2).topk(self.choices, largest=False).indices
         nbits = min(max(1, (self.choices - 1).bit_length()), z.shape[1])
         bits = (z[:, :nbits] > 0).long() * 2 ** torch.arange(nbits, device=z.device)
         # gather, not arange indexing: an exported graph keeps its batch size free
