@@ -9,8 +9,11 @@ from landgan.cli import main
 from landgan.config import TrainConfig
 from landgan.data.dataset import open_dataset, save_dataset
 from landgan.data.synthetic import ELEMENTS
-from landgan.models.layout import (LayoutGenerator, fit_layout, layout_names, layout_of,
-                                   pool_maps)
+from landgan.losses import condition_kl
+from landgan.models import get_model
+from landgan.models.layout import (LayoutGenerator, MapModulation, fit_layout, layout_names,
+                                   layout_of, pool_maps)
+from landgan.models.spec import NetArgs
 from landgan.sampling import load_generator
 from landgan.train.loop import train
 
@@ -78,15 +81,53 @@ def test_the_latent_picks_among_the_nearest_maps_and_the_request_is_met():
     assert LayoutGenerator(_Echo(), bank[:3], 5).choices == 3
 
 
-@pytest.fixture(scope="module")
-def layout_run(tmp_path_factory):
-    """A tiny fastgan trained on ``label --layout`` maps of 24 blob images."""
+def test_spatial_modulation_acts_where_the_map_changed():
+    mod = MapModulation(2, 4, 3)
+    h = torch.randn(1, 3, 16, 16)
+    sea = torch.tensor([[0., 1.]]).repeat(16, 1)  # 4x4 cells of (sky, water)
+    sky_corner = sea.clone()
+    sky_corner[0] = torch.tensor([1., 0.])  # the top-left cell turned to sky
+    assert torch.equal(mod(h, sea.flatten()[None]), h)  # zero at the start: BN unchanged
+    torch.nn.init.normal_(mod.conv.weight)
+    diff = (mod(h, sea.flatten()[None]) - mod(h, sky_corner.flatten()[None])).abs().sum(1)[0]
+    assert diff[:4, :4].min() > 0  # the cell's own pixels change
+    assert diff[8:].max() == 0 and diff[:, 8:].max() == 0  # far from it nothing does
+
+
+def test_layout_head_is_scored_cell_by_cell():
+    g = torch.Generator().manual_seed(2)
+    cells = torch.rand(3, 16, 5, generator=g)
+    cells = cells / cells.sum(2, keepdim=True)
+    assert condition_kl(cells.log(), cells.flatten(1)) < 1e-6  # exact prediction: no loss
+    logits = torch.randn(3, 16, 5, generator=g)
+    per_cell = [condition_kl(logits[:, i], cells[:, i]) for i in range(16)]
+    assert torch.allclose(condition_kl(logits, cells.flatten(1)), torch.stack(per_cell).mean())
+
+
+@pytest.mark.parametrize("cond_bn", [False, True])
+def test_layout_is_read_where_it_lies_only_with_cond_bn(cond_bn):
+    """Without --cond-bn a layout model keeps the pilot's networks (its checkpoints load);
+    with it G modulates by the map and D predicts and projects cell by cell."""
+    args = NetArgs(64, 16, 8, 8, 80, cond_head=True, cond_bn=cond_bn, layout_elements=5)
+    G, D = get_model("fastgan").build(args)
+    z, c = torch.randn(2, 16), torch.full((2, 80), 0.2)
+    logits, prediction = D.scores(G(z, c), c)
+    assert logits.shape == (2,)
+    assert prediction.shape == ((2, 16, 5) if cond_bn else (2, 80))
+    assert isinstance(G.cond_bn[0], MapModulation) if cond_bn else G.cond_bn is None
+    assert D.embed.in_features == (5 if cond_bn else 80)
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["first-layer", "cond-bn"])
+def layout_run(tmp_path_factory, request):
+    """A tiny fastgan trained on ``label --layout`` maps of 24 blob images, the map
+    entering G's first layer only or (``--cond-bn``) every block and D cell by cell."""
     tmp = tmp_path_factory.mktemp("layout")
     ds = save_dataset(tmp / "ds", blobs(24, 64), {"source": "test"})
     assert main(["label", str(ds), "--layout"]) == 0
     cfg = TrainConfig.for_model(model="fastgan", data=str(ds), out=str(tmp / "runs"),
                                 resolution=64, batch_size=8, g_width=8, d_width=8, steps=2,
-                                conditional=True, sample_every=0)
+                                conditional=True, cond_bn=request.param, sample_every=0)
     return ds, train(cfg, progress=False)
 
 

@@ -27,6 +27,7 @@ from landgan.augment import parse_policy
 from landgan.errors import UserError
 from landgan.losses import LOSSES
 from landgan.models import count_parameters, get_model
+from landgan.models.layout import layout_of
 from landgan.models.spec import NetArgs
 
 PRESETS = {  # --preset name -> the defaults it sets (over the model's, under the user's values)
@@ -70,7 +71,7 @@ class TrainConfig:
     diffaug: str = "color,translation"  # DiffAugment policy: comma list of color, translation, cutout ("" = off)
     conditional: bool = False  # condition G and D on class / composition vectors from the data
     conditions: str = ""  # comma-separated condition names (set from the data when conditional)
-    cond_bn: bool = False  # the condition also scales and shifts each of G's BatchNorms (conditional BN; models that have it: fastgan)
+    cond_bn: bool = False  # the condition also scales and shifts each of G's BatchNorms (conditional BN; models that have it: fastgan); a layout map does so where it lies, and D reads it cell by cell
     cond_aux: float = 1.0  # weight of D's prediction of the condition (AC-GAN style) in D's and G's losses (0 = projection alone)
     stage1: str = ""  # stackgan: trained stage-I (64 px) checkpoint that stage II refines
     balance: str = "off"  # "off" or "adaptive": correct a D or G that has pulled far ahead
@@ -97,9 +98,11 @@ class TrainConfig:
 
     def net_args(self, **extra) -> NetArgs:
         """The plain arguments a model builder takes (``extra``: e.g. StackGAN's stage I)."""
+        layout = layout_of(self.condition_names)
         return NetArgs(self.resolution, self.z_dim, self.g_width, self.d_width,
                        len(self.condition_names), cond_head=self.cond_aux > 0,
-                       cond_bn=self.cond_bn, **extra)
+                       cond_bn=self.cond_bn, layout_elements=len(layout[0]) if layout else 0,
+                       **extra)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

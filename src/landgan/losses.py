@@ -46,12 +46,14 @@ def condition_kl(logits: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
 
     ``c`` is a class one-hot or a composition's fractions (rows are renormalised to sum
     to 1). Zero exactly when the prediction equals ``c``; unlike cross-entropy it does not
-    count the composition's own entropy, so its logged value reads as an error.
+    count the composition's own entropy, so its logged value reads as an error. A layout
+    head's logits (N, cells, K) are scored cell by cell (``c`` flattened (N, cells * K)),
+    the mean over batch and cells.
     """
-    c = c.float()
-    c = c / c.sum(1, keepdim=True).clamp_min(1e-12)
-    log_p = F.log_softmax(logits.float(), 1)
-    return (torch.xlogy(c, c) - c * log_p).sum(1).mean()
+    c = c.float().reshape(logits.shape)
+    c = c / c.sum(-1, keepdim=True).clamp_min(1e-12)
+    log_p = F.log_softmax(logits.float(), -1)
+    return (torch.xlogy(c, c) - c * log_p).sum(-1).mean()
 
 
 LOSSES = {

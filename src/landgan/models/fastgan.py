@@ -61,33 +61,14 @@ Widths and cost
   widest within 1.5x of dcgan4 on both 1 and 2 threads; pass ``--g-width 40 --d-width
   40`` (or more, on a GPU) to trade steps for capacity.
 
-  One training step at 64 px, batch 64, float32, channels-last, hinge loss (G forward;
-  D on real with the decoders and on fake; D backward; D on fake, G backward), against
-  dcgan4 at width 64, z_dim 100, the two timed in alternation (3 warm-ups, then the
-  median of 5-6 per-round ratios). The machine was shared and busy (load 2-6 on its 2
-  cores; a dcgan4 step took 5-8 s on 1 thread, 10.5 s on 2), so only the ratios mean
-  anything; the FLOP count (torch's FlopCounterMode) does not depend on load:
-
-  ======  ========  ==============  ==============
-  width   GFLOP     time ratio,     time ratio,
-          per image 1 thread        2 threads
-  ======  ========  ==============  ==============
-  dcgan4  2.27      1.00            1.00
-  32      1.66      0.73            --
-  40      2.58      1.20            1.35
-  44      --        1.32            1.66
-  48      3.71      1.61            --
-  64      6.57      ~2.6            --
-  ======  ========  ==============  ==============
-
-  Rows 32 and 64 were timed before the channels-last GLU fix (see :class:`GLU`), which
-  cut width 48 from 1.73 to 1.61. Spectral norm changed the width-40 step time by
-  under 2% (1 thread, 1.23 with vs 1.25 without).
+  Step times by width, against dcgan4, are tabled in docs/models.md ("fastgan's step
+  cost by width").
 
   Parameters (G / D, spectral-norm copies counted) at 64 / 128 / 256 px: width 32 1.77 M /
   0.44 M, 2.98 / 1.82, 4.16 / 3.97; width 40 2.51 / 0.69 (D's decoders 0.09), 4.40 / 2.85
   (0.38), 6.25 / 6.20 (1.07); width 64 5.44 / 1.75, 10.29 / 7.28, 15.01 / 15.87 (dcgan4:
-  3.58 M / 2.77 M). Conditional BN adds 0.01-0.02 M to G for a 5-element condition.
+  3.58 M / 2.77 M). Conditional BN adds 0.01-0.02 M to G for a 5-element condition;
+  on a 4x4 layout (``MapModulation``, 3x3 convs from 5 channels) about 0.09 M.
 """
 
 from __future__ import annotations
@@ -97,6 +78,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from landgan.models.dcgan import init_weights
+from landgan.models.layout import MapHead, MapModulation, map_projection
 from landgan.models.spec import NetArgs
 
 RESOLUTIONS = (64, 128, 256)
@@ -176,11 +158,12 @@ class FastGANGenerator(nn.Module):
 
     ``cond_bn``: the condition also scales and shifts every BatchNorm's output
     (:class:`CondModulation`, BigGAN-style conditional BN), so it acts on each
-    resolution, not only through the first layer's input.
+    resolution, not only through the first layer's input; with ``layout_elements`` the
+    condition is a layout map and modulates pixel by pixel (:class:`MapModulation`).
     """
 
     def __init__(self, resolution: int, z_dim: int = 100, width: int = 32, cond_dim: int = 0,
-                 cond_bn: bool = False):
+                 cond_bn: bool = False, layout_elements: int = 0):
         super().__init__()
         if resolution not in SLE_PAIRS:
             raise ValueError(f"fastgan supports {RESOLUTIONS} px, not {resolution}")
@@ -198,7 +181,11 @@ class FastGANGenerator(nn.Module):
         init_weights(self)
         # Its own list beside the blocks, so that a model without it keeps the state-dict
         # keys it always had (older checkpoints load unchanged); one per BN, 4x4 first.
-        self.cond_bn = nn.ModuleList(CondModulation(cond_dim, 2 * ch[s]) for s in self.sizes
+        # A layout map modulates where it lies (SPADE), a composition the whole image.
+        grid = round((cond_dim // max(1, layout_elements)) ** 0.5)
+        mod = (lambda n: MapModulation(layout_elements, grid, n)) if layout_elements else \
+            (lambda n: CondModulation(cond_dim, n))
+        self.cond_bn = nn.ModuleList(mod(2 * ch[s]) for s in self.sizes
                                      ) if cond_dim and cond_bn else None
 
     def _bn(self, i: int, h: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
@@ -260,7 +247,7 @@ class FastGANDiscriminator(nn.Module):
     """image (N, 3, R, R) [+ c] -> one logit per image; decoders for the self-supervised loss."""
 
     def __init__(self, resolution: int, width: int = 32, cond_dim: int = 0,
-                 spectral: bool = True, cond_head: bool = False):
+                 spectral: bool = True, cond_head: bool = False, layout_elements: int = 0):
         super().__init__()
         if resolution not in SLE_PAIRS:
             raise ValueError(f"fastgan supports {RESOLUTIONS} px, not {resolution}")
@@ -275,9 +262,13 @@ class FastGANDiscriminator(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(c8, c8, 1, bias=False), nn.BatchNorm2d(c8),
                                   nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(c8, 1, 4))
         # Projection discriminator (Miyato & Koyama 2018): logit += <embed(c), features>.
-        self.embed = nn.Linear(cond_dim, c8, bias=False) if cond_dim else None
+        # ``layout_elements``: a layout map is projected and predicted cell by cell.
+        self.layout = layout_elements if cond_dim else 0
+        self.embed = nn.Linear(self.layout or cond_dim, c8, bias=False) if cond_dim else None
         # AC-GAN-style head: the condition's logits from the same pooled features.
-        self.predict = nn.Linear(c8, cond_dim) if cond_dim and cond_head else None
+        self.grid = round((cond_dim // max(1, self.layout)) ** 0.5)
+        self.predict = None if not (cond_dim and cond_head) else \
+            MapHead(c8, self.layout, self.grid) if self.layout else nn.Linear(c8, cond_dim)
         # Decoders a quarter as wide as D: cheap, so the features must carry the content.
         rec = sides[::-1]  # 8, 16, ..., R/2: both decoders end at R/2
         dch = {s: max(4, ch[s] // 4) for s in rec}
@@ -301,20 +292,25 @@ class FastGANDiscriminator(nn.Module):
     def _logits(self, f8: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         # Mean over the 5x5 patch scores: a logit per image, PatchGAN-style evidence.
         out = self.head(f8).mean((1, 2, 3))
-        if self.embed is not None:
+        if self.embed is not None and self.layout:
+            out = out + map_projection(self.embed, f8, c, self.layout, self.grid)
+        elif self.embed is not None:
             # Mean-pooled, not summed: the scale of the head's patch mean above.
             out = out + (self.embed(c.to(f8.dtype)) * f8.mean((2, 3))).sum(1)
         return out
 
     def _prediction(self, f8: torch.Tensor) -> torch.Tensor | None:
-        return None if self.predict is None else self.predict(f8.mean((2, 3)))
+        if self.predict is None:
+            return None
+        return self.predict(f8) if self.layout else self.predict(f8.mean((2, 3)))
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         return self.scores(x, c)[0]
 
     def scores(self, x: torch.Tensor, c: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(logits, condition logits (N, K) or None without a ``cond_head``) in one pass."""
+        """(logits, condition logits (N, K), a layout's (N, cells, K), or None without a
+        ``cond_head``) in one pass."""
         f8 = self.features(x)[1]
         return self._logits(f8, c), self._prediction(f8)
 
@@ -345,7 +341,9 @@ def build_fastgan(args: NetArgs) -> tuple[nn.Module, nn.Module]:
     """(FastGANGenerator, FastGANDiscriminator) at 64, 128 or 256 px."""
     if args.resolution not in RESOLUTIONS:
         raise ValueError(f"fastgan supports {RESOLUTIONS} px, not {args.resolution}")
+    # A layout is read where it lies only with --cond-bn: older layout models load as trained.
+    spatial = args.layout_elements if args.cond_bn else 0
     return (FastGANGenerator(args.resolution, args.z_dim, args.g_width, args.cond_dim,
-                             args.cond_bn),
+                             args.cond_bn, spatial),
             FastGANDiscriminator(args.resolution, args.d_width, args.cond_dim,
-                                 cond_head=args.cond_head))
+                                 cond_head=args.cond_head, layout_elements=spatial))

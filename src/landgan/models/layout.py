@@ -16,6 +16,13 @@ condition bank) whose mean composition is nearest the request, lets the latent p
 map so that its mean is exactly the request while every cell still sums to 1 (iterative
 proportional fitting). It takes (z, fractions) like any composition model, so every verb,
 the UI and best-of work on it unchanged.
+
+With ``--cond-bn`` a layout model reads its map where it lies (SPADE and OASIS in
+miniature): :class:`MapModulation` scales and shifts each of G's BatchNorms pixel by
+pixel from the map upsampled to that block, and D's condition head (:class:`MapHead`)
+and projection (:func:`map_projection`) work cell by cell, so D learns from real photos
+which cells hold water and G is told off for water in the wrong cell. Without it the map
+enters G's first layer only and D reads it from globally pooled features.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import re
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 GRID = 4  # cells per side: coarse enough for 5 fractions per cell to be learnt from ~5k photos
 CHOICES = 8  # nearest training maps a latent chooses among, by the signs of z[:log2(CHOICES)]
@@ -107,3 +115,51 @@ class LayoutGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return self.G(z, self.layouts(z, c).to(z.dtype))
+
+
+def unflatten_map(c: torch.Tensor, elements: int, grid: int) -> torch.Tensor:
+    """Flattened layout conditions (N, g * g * K) -> maps (N, K, g, g)."""
+    return c.unflatten(1, (grid, grid, elements)).permute(0, 3, 1, 2)
+
+
+class MapModulation(nn.Module):
+    """SPADE-style conditional BatchNorm: the layout map, bilinearly upsampled to the
+    block's size, gives a per-pixel (scale, shift) through one 3x3 conv. Zero at the start,
+    like :class:`~landgan.models.fastgan.CondModulation`, so the map earns its influence."""
+
+    def __init__(self, elements: int, grid: int, channels: int):
+        super().__init__()
+        self.elements, self.grid = elements, grid
+        self.conv = nn.Conv2d(elements, 2 * channels, 3, 1, 1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        m = unflatten_map(c.to(h.dtype), self.elements, self.grid)
+        if self.grid != h.shape[-1]:
+            m = F.interpolate(m, size=h.shape[-2:], mode="bilinear", align_corners=False)
+        scale, shift = self.conv(m).chunk(2, 1)
+        return h * (1 + scale) + shift
+
+
+class MapHead(nn.Module):
+    """D's condition head for a layout: element logits per cell, (N, g * g, K), from its
+    feature map pooled to the layout's cells (a coarse segmenter trained on real photos)."""
+
+    def __init__(self, channels: int, elements: int, grid: int):
+        super().__init__()
+        self.grid = grid
+        self.conv = nn.Conv2d(channels, elements, 1)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        cells = F.adaptive_avg_pool2d(self.conv(f), self.grid)  # (N, K, g, g)
+        return cells.flatten(2).transpose(1, 2)
+
+
+def map_projection(embed: nn.Module, f: torch.Tensor, c: torch.Tensor, elements: int,
+                   grid: int) -> torch.Tensor:
+    """Projection discriminator's term cell by cell: the mean over cells of
+    <embed(cell's fractions), features pooled to that cell>, one value per image."""
+    m = unflatten_map(c.to(f.dtype), elements, grid)
+    cells = F.adaptive_avg_pool2d(f, grid).flatten(2).transpose(1, 2)  # (N, C, ch)
+    return (embed(m.flatten(2).transpose(1, 2)) * cells).sum(2).mean(1)

@@ -21,6 +21,7 @@ class NetArgs:
     cond_dim: int = 0  # length of the condition vector (0 = unconditional)
     cond_head: bool = False  # D also predicts the condition (AC-GAN style), when conditional
     cond_bn: bool = False  # the condition also modulates G's BatchNorms (fastgan), when conditional
+    layout_elements: int = 0  # elements per cell when the condition is a layout map (0 = not one)
     stage1: Any = None  # stackgan: the frozen stage-I generator (an nn.Module)
     stage1_config: dict = field(default_factory=dict)  # stackgan: stage I's training config
 
