@@ -72,6 +72,7 @@ class TrainConfig:
     conditional: bool = False  # condition G and D on class / composition vectors from the data
     conditions: str = ""  # comma-separated condition names (set from the data when conditional)
     cond_bn: bool = False  # the condition also scales and shifts each of G's BatchNorms (conditional BN; models that have it: fastgan); a layout map does so where it lies, and D reads it cell by cell
+    mode_seeking: float = 0.0  # weight of the mode-seeking term: G is pushed to draw different pictures for different latents under one condition (0 = off)
     cond_aux: float = 1.0  # weight of D's prediction of the condition (AC-GAN style) in D's and G's losses (0 = projection alone)
     stage1: str = ""  # stackgan: trained stage-I (64 px) checkpoint that stage II refines
     balance: str = "off"  # "off" or "adaptive": correct a D or G that has pulled far ahead
@@ -177,7 +178,7 @@ RANGES = {
     "keep": (0, None), "log_every": (1, None), "eval_every": (0, None), "eval_n": (2, 1_000_000),
     "d_steps": (1, 1000), "r1_every": (1, None), "clip": (0, None), "gp": (0, None),
     "r1": (0, None), "beta1": (0, 0.99999), "beta2": (0, 0.99999999), "ema_kimg": (0, None),
-    "ema_rampup": (0, 1), "seed": (0, 2**31 - 1), "cond_aux": (0, None),
+    "ema_rampup": (0, 1), "seed": (0, 2**31 - 1), "cond_aux": (0, None), "mode_seeking": (0, None),
 }
 POSITIVE = ("lr_g", "lr_d")  # must be > 0 (and finite)
 

@@ -116,6 +116,17 @@ class GANTrainer(Trainer):
         logits, prediction = self.D.scores(x, self.c)
         return logits, self._cond_loss(prediction)
 
+    def _mode_seeking(self, z: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mode seeking (Mao et al., CVPR 2019): a quarter of the batch is drawn again from
+        new latents under the same conditions, and G is penalised by the inverse of how far
+        the images moved per unit of latent, so a condition cannot fix the picture alone."""
+        q = max(1, z.shape[0] // 4)
+        z2 = self.sample_z(q)
+        fake2 = self.G_fwd(z2, *(() if self.c is None else (self.c[:q],)))
+        moved = (fake[:q] - fake2).float().abs().mean((1, 2, 3))
+        ratio = moved / (z[:q] - z2).abs().mean(1)
+        return {"ms": self.cfg.mode_seeking / (ratio.mean() + 1e-5)}
+
     def _d_real(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """D's logits on (augmented) real images, and any extra loss terms on them by name.
 
@@ -162,18 +173,21 @@ class GANTrainer(Trainer):
             if self.cond_source is not None:  # fakes get the real batch's conditions
                 self.c = self.cond_source(self.batches - 1)
             with self._autocast():
-                fake = self.G_fwd(self.sample_z(real.shape[0]), *self._c())
+                z = self.sample_z(real.shape[0])
+                fake = self.G_fwd(z, *self._c())
             stats = self._d_step(real, fake.detach())
         with self._autocast():
             if fake is None:  # the balancer skipped D this step
                 if self.cond_source is not None:
                     self.c = self.cond_source(self.batches)
-                fake = self.G_fwd(self.sample_z(self.cfg.batch_size // self.dist.world),
-                                  *self._c())
+                z = self.sample_z(self.cfg.batch_size // self.dist.world)
+                fake = self.G_fwd(z, *self._c())
             # D's weight gradients are not needed for G's update: skipping them saves
             # about a third of the backward pass through D.
             self.D.requires_grad_(False)
             g_out, g_extra = self._scores(self._d_input(fake))
+            if self.cfg.mode_seeking > 0:
+                g_extra.update(self._mode_seeking(z, fake))
             g_out = g_out.float()
             loss_g = self.g_loss(g_out) + sum(g_extra.values())
         self.opt_g.zero_grad(set_to_none=True)
