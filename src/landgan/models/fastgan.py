@@ -78,7 +78,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from landgan.models.dcgan import init_weights
-from landgan.models.layout import MapHead, MapModulation, map_projection
+from landgan.models.layout import MapHead, MapModulation, layout_grid, map_projection
 from landgan.models.spec import NetArgs
 
 RESOLUTIONS = (64, 128, 256)
@@ -182,7 +182,7 @@ class FastGANGenerator(nn.Module):
         # Its own list beside the blocks, so that a model without it keeps the state-dict
         # keys it always had (older checkpoints load unchanged); one per BN, 4x4 first.
         # A layout map modulates where it lies (SPADE), a composition the whole image.
-        grid = round((cond_dim // max(1, layout_elements)) ** 0.5)
+        grid = layout_grid(cond_dim, layout_elements) if layout_elements else 0
         mod = (lambda n: MapModulation(layout_elements, grid, n)) if layout_elements else \
             (lambda n: CondModulation(cond_dim, n))
         self.cond_bn = nn.ModuleList(mod(2 * ch[s]) for s in self.sizes
@@ -266,7 +266,7 @@ class FastGANDiscriminator(nn.Module):
         self.layout = layout_elements if cond_dim else 0
         self.embed = nn.Linear(self.layout or cond_dim, c8, bias=False) if cond_dim else None
         # AC-GAN-style head: the condition's logits from the same pooled features.
-        self.grid = round((cond_dim // max(1, self.layout)) ** 0.5)
+        self.grid = layout_grid(cond_dim, self.layout) if self.layout else 0
         self.predict = None if not (cond_dim and cond_head) else \
             MapHead(c8, self.layout, self.grid) if self.layout else nn.Linear(c8, cond_dim)
         # Decoders a quarter as wide as D: cheap, so the features must carry the content.

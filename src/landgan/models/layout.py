@@ -47,6 +47,11 @@ def layout_names(elements: list[str], grid: int = GRID) -> list[str]:
     return [f"{e}@r{r}c{c}" for r in range(grid) for c in range(grid) for e in elements]
 
 
+def layout_grid(cond_dim: int, elements: int) -> int:
+    """Cells per side of a flattened layout of ``cond_dim`` numbers, ``elements`` per cell."""
+    return round((cond_dim / elements) ** 0.5)
+
+
 def layout_of(names: list[str]) -> tuple[list[str], int] | None:
     """(elements, grid) when ``names`` are exactly :func:`layout_names` of some elements
     and grid, else None (a composition or class model)."""
@@ -54,7 +59,7 @@ def layout_of(names: list[str]) -> tuple[list[str], int] | None:
     if not names or not all(first):
         return None
     elements = list(dict.fromkeys(m["element"] for m in first))
-    grid = round((len(names) / len(elements)) ** 0.5)
+    grid = layout_grid(len(names), len(elements))
     return (elements, grid) if layout_names(elements, grid) == list(names) else None
 
 
@@ -64,7 +69,7 @@ def pool_maps(maps: torch.Tensor, grid: int = GRID) -> torch.Tensor:
     n, k, h, w = maps.shape
     if h % grid or w % grid:
         raise ValueError(f"a {h}x{w} map does not pool to {grid}x{grid} cells")
-    cells = nn.functional.avg_pool2d(maps.float(), (h // grid, w // grid))  # (N, K, g, g)
+    cells = F.avg_pool2d(maps.float(), (h // grid, w // grid))  # (N, K, g, g)
     return cells.permute(0, 2, 3, 1).reshape(n, grid * grid * k)
 
 

@@ -122,7 +122,7 @@ class GANTrainer(Trainer):
         the images moved per unit of latent, so a condition cannot fix the picture alone."""
         q = max(1, z.shape[0] // 4)
         z2 = self.sample_z(q)
-        fake2 = self.G_fwd(z2, *(() if self.c is None else (self.c[:q],)))
+        fake2 = self.G_fwd(z2, *(c[:q] for c in self._c()))
         moved = (fake[:q] - fake2).float().abs().mean((1, 2, 3))
         ratio = moved / (z[:q] - z2).abs().mean(1)
         return {"ms": self.cfg.mode_seeking / (ratio.mean() + 1e-5)}
