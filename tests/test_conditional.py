@@ -9,7 +9,7 @@ from landgan.cli import main
 from landgan.config import TrainConfig
 from landgan.data.dataset import save_dataset
 from landgan.errors import UserError
-from landgan.sampling import parse_condition
+from landgan.sampling import load_generator, parse_condition, sample_images
 from landgan.models import build_models
 from landgan.checkpoint import list_checkpoints, load_checkpoint
 from landgan.train.loop import train
@@ -80,8 +80,11 @@ def test_conditional_errors(tmp_path, tiny_dataset, capsys):
     with pytest.raises(UserError, match="no conditional form"):
         train(_cfg(tmp_path, model="mlp-gan"), progress=False)
     run = train(_cfg(tmp_path, steps=1), progress=False)
-    assert main(["generate", str(run), "--out", str(tmp_path / "x.png")]) == 2
-    assert "pass --mix or --composition" in capsys.readouterr().err
+    # without --mix, the conditions are drawn as they occur in the training data
+    assert main(["generate", str(run), "--n", "4", "--out", str(tmp_path / "x.png")]) == 0
+    G, cfg = load_generator(run)
+    with pytest.raises(UserError, match="pass --mix or --composition"):
+        sample_images(G, cfg, 2)  # the library asks for a condition or the checkpoint's bank
     plain = train(_cfg(tmp_path, steps=1, conditional=False), progress=False)
     assert main(["generate", str(plain), "--mix", "sky=1", "--out", str(tmp_path / "y.png")]) == 2
     assert "need a conditional model" in capsys.readouterr().err

@@ -9,19 +9,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 import sys
 
-from landgan import ui
 from landgan.config import PRESETS, TrainConfig, field_help
 from landgan.data.prepare import prepare_dataset
 from landgan.data.synthetic import ELEMENTS
 from landgan.errors import UserError
-from landgan.export import export
+from landgan.export import FORMATS, export
 from landgan.generate import generate
 from landgan.label import ESTIMATORS, label_dataset
 from landgan.losses import LOSSES
 from landgan.models import MODELS
 from landgan.train.distributed import launched_world_size
+
+MODEL_HELP = ("a shipped model's name (landscapes), a model file (.safetensors), a checkpoint "
+              "file or a run folder (its latest checkpoint)")
 
 # Config fields that are not flags of ``train``: set from the data, not by the user.
 _NOT_FLAGS = {"conditions"}
@@ -69,8 +72,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     _add_train(sub)
 
-    p = sub.add_parser("generate", help="generate images from a checkpoint")
-    p.add_argument("ckpt", help="checkpoint file or run folder (its latest checkpoint)")
+    p = sub.add_parser("generate", help="generate images from a shipped model or a checkpoint")
+    p.add_argument("ckpt", help=MODEL_HELP)
     p.add_argument("--out", required=True, help="a .png path for one grid, or a folder for single PNGs")
     p.add_argument("--n", type=int, default=64, help="number of images (a .png grid holds at "
                    "most 4096 and 2^25 pixels; a folder any number, written 64 at a time)")
@@ -87,6 +90,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--best-of", type=int, default=1, metavar="K", help="with --composition: keep, "
                    "for each image, the one of K candidates whose composition the photo "
                    "labeller reads nearest the request (K times the work)")
+    p.add_argument("--layout", metavar="SKETCH", help="layout models: an image of any size "
+                   "painted in the five element colours (docs/composition.md) that says where "
+                   "each element goes; --composition is then optional")
 
     _add_evaluate(sub)
 
@@ -99,10 +105,14 @@ def _build_parser() -> argparse.ArgumentParser:
                    "coarse map per image, photo estimator) for a layout model that --composition "
                    "then places; see docs/control.md")
 
-    p = sub.add_parser("export", help="write the generator as ONNX or TorchScript")
-    p.add_argument("ckpt", help="checkpoint file or run folder")
-    p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
-    p.add_argument("--out", required=True, help="output file (.onnx or .pt)")
+    p = sub.add_parser("export", help="write the generator as a model file, ONNX or TorchScript")
+    p.add_argument("ckpt", help=MODEL_HELP)
+    p.add_argument("--format", default="onnx", choices=list(FORMATS), help="safetensors: a "
+                   "landgan model file (every verb takes it; weights, config, condition bank); "
+                   "onnx or torchscript: the generator for other runtimes")
+    p.add_argument("--out", required=True, help="output file (.safetensors, .onnx or .pt)")
+    p.add_argument("--half", action="store_true", help="safetensors: store weights in float16 "
+                   "(half the size; see docs/pretrained.md for what it changes)")
     p.add_argument("--no-ema", action="store_true", help="export the raw generator")
     p.add_argument("--force", action="store_true", help="overwrite --out")
 
@@ -186,7 +196,8 @@ def _dispatch(args: argparse.Namespace) -> None:
     elif args.verb == "generate":
         path = generate(args.ckpt, args.out, n=args.n, seed=args.seed, truncation=args.truncation,
                         ema=not args.no_ema, force=args.force, device=args.device,
-                        condition=args.mix or args.composition, best_of=args.best_of)
+                        condition=args.mix or args.composition, best_of=args.best_of,
+                        layout=args.layout)
         print(f"wrote {path}")
     elif args.verb == "label":
         means = label_dataset(args.dataset, force=args.force, estimator=args.estimator,
@@ -194,8 +205,12 @@ def _dispatch(args: argparse.Namespace) -> None:
         print(f"labelled {args.dataset}; mean composition: "
               + ", ".join(f"{e} {m:.2f}" for e, m in zip(ELEMENTS, means)))
     elif args.verb == "export":
-        print(f"wrote {export(args.ckpt, args.out, args.format, not args.no_ema, args.force)}")
+        path = export(args.ckpt, args.out, args.format, not args.no_ema, args.force, args.half,
+                      args.command)
+        print(f"wrote {path}")
     elif args.verb == "ui":
+        from landgan import ui  # start-up cost: Gradio, and only this verb needs it
+
         ui.serve(args.runs, args.host, args.port, device=args.device)
     elif args.verb == "evaluate":
         _run_evaluate(args)
@@ -211,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     args = _build_parser().parse_args(argv)
+    # What was typed, for the files that record the command that made them.
+    args.command = "landgan " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
         _dispatch(args)
     except UserError as e:

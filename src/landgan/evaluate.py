@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from landgan.data.dataset import ImageDataset, condition_matrix, is_dataset, open_dataset
+from landgan.data.dataset import is_dataset, open_dataset
 from landgan.data.synthetic import make_synthetic_dataset
 from landgan.device import resolve_device
 from landgan.errors import UserError
@@ -30,8 +29,8 @@ from landgan.metrics.evaluate import (evaluate_model, evaluate_real, format_tabl
 from landgan.metrics.inception import load_feature_extractor
 from landgan.metrics.is_classifier import IS_UNAVAILABLE, load_is_classifier
 from landgan.metrics.sources import image_source_features
-from landgan.models.layout import layout_of, mean_composition
 from landgan.sampling import check_seed_and_truncation, load_generator, sample_images
+from landgan.shipped import looks_like_name
 
 HELD_OUT_SEED_OFFSET = 7919  # synthetic "real" images come from seeds training never used
 
@@ -66,39 +65,31 @@ def _real_for_run(cfg, n_real: int):
     return cfg.data
 
 
-def _condition_sampler(cfg, n_real: int):
-    """For a conditional run: (n, seed) -> conditions drawn from its training data."""
-    data = _real_for_run(cfg, n_real)
-    conds, names = condition_matrix(data if isinstance(data, ImageDataset) else open_dataset(data))
-    layout = layout_of(names)
-    if layout is not None:  # a layout model is asked for fractions: its maps' means
-        names, conds = layout[0], mean_composition(conds, len(layout[0]))
-    if names != cfg.condition_names:
-        raise UserError(f"the run's data now has conditions {names}, not {cfg.conditions!r}")
-    table = torch.from_numpy(conds)
-    return lambda n, seed: table[np.random.default_rng(seed).integers(0, len(table), n)]
-
-
 def _is_run(path: Path) -> bool:
-    return path.is_file() or (path / "checkpoints").is_dir() or str(path) == "auto"
+    """A checkpoint or model file, a run folder, ``auto`` or a shipped model's name."""
+    return (path.is_file() or (path / "checkpoints").is_dir() or str(path) == "auto"
+            or looks_like_name(path))
 
 
 def _generator_row(target: str, o: EvalOptions, get_extractor, classifier) -> dict:
     """A checkpoint's generator scored against its data; ``get_extractor()`` gives the
     features network, asked for only once the checkpoint and real images passed their checks."""
-    G, cfg = load_generator(target, o.device)
+    G, cfg, state = load_generator(target, o.device, with_state=True)
     if o.against is not None:
         real = o.against  # checked with the other sources before any target was scored
     else:
         real = _real_for_run(cfg, o.n_real or 5000)
+        if isinstance(real, str) and not Path(real).exists():
+            raise UserError(f"{target} was trained on {real}, which is not here; give the "
+                            "photos to compare with as --against DATASET")
         if isinstance(real, str):  # the run's own dataset, known only from its config
             _check_source(real)
     name = getattr(real, "name", None) or Path(str(real)).name
-    conds = _condition_sampler(cfg, o.n_real or 5000) if cfg.conditional else None
 
     def sample_fn(n: int, seed: int) -> np.ndarray:
-        c = conds(n, seed) if conds else None
-        return sample_images(G, cfg, n, seed, o.truncation, condition=c)
+        # A conditional model draws its conditions as they occur in its training photos,
+        # from its own bank: what the training-time evaluator scores, too.
+        return sample_images(G, cfg, n, seed, o.truncation, state=state)
 
     return evaluate_model(sample_fn, real, get_extractor(), n=o.n, n_real=o.n_real,
                           metrics=o.metrics, classifier=classifier, dataset=name,

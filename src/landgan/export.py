@@ -1,4 +1,7 @@
-"""``landgan export``: the generator alone, for deployment without landgan.
+"""``landgan export``: the generator alone, as a landgan model file or for other runtimes.
+
+``--format safetensors`` writes a model file (:mod:`landgan.modelfile`): what the
+shipped models are, and what every verb takes by path.
 
 ONNX (opset 17, dynamic batch: input ``z`` (N, z_dim) float32, output ``image``
 (N, 3, R, R) in [-1, 1]) for onnxruntime and other runtimes, or TorchScript for
@@ -10,26 +13,35 @@ them can run code on load beyond the graph itself.
 
 from __future__ import annotations
 
+import shlex
 import warnings
 from pathlib import Path
 
 import torch
 
+from landgan.config import TrainConfig
 from landgan.errors import UserError
 from landgan.files import replacing
-from landgan.sampling import load_generator
+from landgan.modelfile import save_model_file, source_commit
+from landgan.models.layout import layout_of
+from landgan.sampling import composer_maps, load_generator, load_state
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torchscript", "safetensors")
 
 
 def export(ckpt: str | Path, out: str | Path, fmt: str = "onnx", ema: bool = True,
-           force: bool = False) -> Path:
-    """Write the checkpoint's generator to ``out`` in ``fmt``; return the path."""
+           force: bool = False, half: bool = False, command: str = "") -> Path:
+    """Write the checkpoint's generator to ``out`` in ``fmt``; return the path.
+    ``command``: what the user typed, recorded in a model file."""
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    if half and fmt != "safetensors":
+        raise UserError("--half applies to --format safetensors only")
     out = Path(out)
     if out.exists() and not force:
         raise UserError(f"{out} already exists; pass --force to overwrite")
+    if fmt == "safetensors":
+        return export_model_file(ckpt, out, ema, half, command)
     G, cfg = load_generator(ckpt, "cpu", ema)
     args, names = (torch.randn(2, cfg.z_dim),), ["z"]
     if cfg.conditional:
@@ -47,6 +59,44 @@ def export(ckpt: str | Path, out: str | Path, fmt: str = "onnx", ema: bool = Tru
             torch.jit.save(torch.jit.trace(G, args), str(tmp),
                            _extra_files={"conditions": cfg.conditions})
     return out
+
+
+def export_model_file(ckpt, out: Path, ema: bool = True, half: bool = False,
+                      command: str = "") -> Path:
+    """A landgan model file (:mod:`landgan.modelfile`) of the checkpoint's generator: its
+    weights, config, condition bank (a layout model's maps and weights), and the command
+    and commit that made the file."""
+    state = load_state(ckpt)
+    key = "G_ema" if ema and "G_ema" in state["models"] else "G"
+    load_generator(ckpt, "cpu", ema)  # the same checks a user of the file will meet
+    extra = {k: state.get(k) for k in ("condition_bank", "layout_bank", "layout_weights")}
+    cfg = TrainConfig.from_dict(state["config"])
+    if layout_of(cfg.condition_names) is not None:  # the maps stand for the sample
+        extra["layout_bank"], extra["layout_weights"] = composer_maps(state)
+        extra["condition_bank"] = None
+    made_by = dict(state.get("made_by") or {})
+    made_by.setdefault("trained_with", training_command(cfg))
+    made_by.update(exported_with=command or "landgan.export.export()", commit=source_commit(), source_step=str(state["step"]),
+                   weights="G_ema" if key == "G_ema" else "G (raw, not EMA)")
+    return save_model_file(out, state["models"][key], state["config"], state["step"], extra,
+                           made_by, half)
+
+
+def training_command(cfg: TrainConfig) -> str:
+    """The ``landgan train`` command that gives ``cfg``: the flags whose values differ from
+    that model's defaults (a record for the model card, not a script to replay blindly:
+    ``--data`` names the folder as the trainer saw it)."""
+    base = TrainConfig.for_model(model=cfg.model, preset=cfg.preset).to_dict()
+    flags = []
+    for k, v in cfg.to_dict().items():
+        if k in ("conditions", "out") or base.get(k) == v:
+            continue
+        flag = "--" + k.replace("_", "-")
+        if isinstance(v, bool):
+            flags.append(flag if v else f"--no-{k.replace('_', '-')}")
+        else:
+            flags.append(f"{flag} {shlex.quote(str(v))}")
+    return "landgan train " + " ".join(flags)
 
 
 def _add_metadata(path: Path, cfg) -> None:

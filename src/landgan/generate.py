@@ -20,7 +20,8 @@ from landgan.files import replacing
 from landgan.grid import save_grid
 from landgan.metrics.photo_labeller import reader_for
 from landgan.sampling import (check_seed_and_truncation, iter_best_of, iter_images,
-                              load_generator, nearest_seen, parse_condition)
+                              layout_request, load_generator, nearest_seen, parse_condition)
+from landgan.sketch import sketch_cells
 
 MAX_GRID_IMAGES = 4096  # one .png grid; a folder has no limit
 MAX_GRID_PIXELS = 2**25  # n * (resolution + 2)^2, about 5,800 x 5,800: ~100 MB per copy held
@@ -30,10 +31,16 @@ MAX_BEST_OF = 64  # candidates per image: each costs a generation and a labeller
 
 def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
              truncation: float | None = None, ema: bool = True, force: bool = False,
-             device: str = "cpu", condition: str | None = None, best_of: int = 1) -> Path:
+             device: str = "cpu", condition: str | None = None, best_of: int = 1,
+             layout: str | Path | None = None) -> Path:
     """Write ``n`` images: one grid PNG if ``out`` ends in .png, else a folder of PNGs.
 
-    ``condition`` ("name=value,...") drives a conditional model; see :func:`landgan.sampling.parse_condition`.
+    ``ckpt``: a shipped model's name, a model file, a checkpoint or a run folder.
+    ``condition`` ("name=value,...") drives a conditional model; see
+    :func:`landgan.sampling.parse_condition`; without it (and without ``layout``) a
+    conditional model draws conditions as they occur in its training photos.
+    ``layout``: a sketch painted in :data:`landgan.sketch.PALETTE` that a layout model
+    follows (``condition`` then rescales it to that composition).
     ``best_of`` > 1 (composition models only) keeps, for each image, the one of that many
     candidates whose composition the photo labeller reads nearest the request.
     """
@@ -51,12 +58,19 @@ def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
         raise UserError(f"{out} already exists; pass --force to overwrite")
     if out.exists() and not as_grid and not out.is_dir():
         raise UserError(f"{out} is a file; give a folder or a .png path")
+    sketch = read_sketch_file(layout) if layout is not None else None
     G, cfg, state = load_generator(ckpt, device, ema, with_state=True)
     if as_grid and n * (cfg.resolution + 2) ** 2 > MAX_GRID_PIXELS:
         raise UserError(f"a grid of {n} images at {cfg.resolution} px is over "
                         f"{MAX_GRID_PIXELS:,} pixels; use a smaller --n or a folder as --out")
     cond = _condition(cfg, state, condition)
-    batches = _batches(G, cfg, n, seed, truncation, cond, best_of)
+    if sketch is not None:
+        if "layout_grid" not in state:
+            raise UserError("--layout needs a layout model (such as the shipped 'landscapes'; "
+                            "see landgan label --layout); this one has no map to follow")
+        cond = layout_request(G, sketch_cells(sketch, cfg.condition_names,
+                                              state["layout_grid"]), cond)
+    batches = _batches(G, cfg, n, seed, truncation, cond, best_of, state)
     if as_grid:
         return save_grid(np.concatenate(list(batches)), out)
     out.mkdir(parents=True, exist_ok=True)
@@ -69,11 +83,14 @@ def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
     return out
 
 
-def _batches(G, cfg, n: int, seed: int, truncation, cond, best_of: int):
+def _batches(G, cfg, n: int, seed: int, truncation, cond, best_of: int, state: dict):
     """The images to write, WRITE_BATCH at a time: plain, or each the best of ``best_of``."""
     if best_of == 1:
-        return iter_images(G, cfg, n, seed, truncation, WRITE_BATCH, condition=cond)
+        return iter_images(G, cfg, n, seed, truncation, WRITE_BATCH, condition=cond, state=state)
     read = reader_for(cfg.condition_names) if cond is not None else None
+    if cond is not None and cond.shape[-1] != len(cfg.condition_names):
+        raise UserError("--best-of works with --composition alone, not with --layout: the "
+                        "labeller reads how much of each element, not where it lies")
     if read is None:
         raise UserError("--best-of needs --composition and a model conditioned on the "
                         f"composition elements ({', '.join(ELEMENTS)}), whose reading "
@@ -94,6 +111,19 @@ def _condition(cfg, state: dict, condition: str | None):
         if msg:
             print(f"landgan: {msg}", file=sys.stderr)
     return cond
+
+
+def read_sketch_file(path: str | Path) -> np.ndarray:
+    """The pixels of a sketch file (any size and format Pillow reads), RGBA kept."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"sketch not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return np.asarray(im.convert("RGBA" if "A" in im.getbands() else "RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise UserError(f"{path} is not a readable image ({e})") from None
 
 
 def _write_png(img, path: Path, i: int, n: int) -> None:

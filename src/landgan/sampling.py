@@ -20,8 +20,11 @@ from landgan.device import resolve_device
 from landgan.errors import UserError
 from landgan.images import to_uint8
 from landgan.models import build_models
-from landgan.models.layout import LayoutGenerator, layout_of
+from landgan.modelfile import is_model_file, load_model_file
+from landgan.models.layout import (CHOICES, LayoutGenerator, cover_bank, draw_maps, fit_layout,
+                                   layout_of)
 from landgan.models.stackgan import stage1_config_of
+from landgan.shipped import resolve_model
 
 MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
 # Latents come in blocks of this many images, one generator each: part of what a seed means
@@ -31,12 +34,13 @@ LATENT_BLOCK, LATENT_BLOCK_VALUES = 10_000, 2**22
 
 def load_generator(ckpt: str | Path, device: str | torch.device = "cpu", ema: bool = True,
                    with_state: bool = False):
-    """(generator in eval mode, its TrainConfig) from a checkpoint file or run folder.
+    """(generator in eval mode, its TrainConfig) from a shipped model's name, a model
+    file (.safetensors), a checkpoint file or a run folder.
 
     With ``with_state`` the whole checkpoint dict comes third.
     """
     device = resolve_device(device)
-    state = load_checkpoint(resolve_checkpoint(ckpt), map_location=device)
+    state = load_state(ckpt, device)
     cfg = TrainConfig.from_dict(state["config"])
     key = "G_ema" if ema and "G_ema" in state["models"] else "G"
     try:
@@ -50,21 +54,88 @@ def load_generator(ckpt: str | Path, device: str | torch.device = "cpu", ema: bo
     return (G, cfg, state) if with_state else (G, cfg)
 
 
+def load_state(target, device="cpu") -> dict:
+    """The checkpoint-shaped dict behind a shipped name, model file, checkpoint or run."""
+    target = resolve_model(target)
+    if is_model_file(target):
+        return load_model_file(target, map_location=device)
+    return load_checkpoint(resolve_checkpoint(target), map_location=device)
+
+
+def composer_maps(state: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(maps, weights): a layout model's set of maps. A model file or a new run stores
+    them (``layout_bank``, chosen by :func:`~landgan.models.layout.cover_bank` from all
+    the training maps); an older checkpoint kept a random sample of training maps as its
+    condition bank, and the set is chosen from that sample the same way."""
+    if state.get("layout_bank") is not None:
+        return state["layout_bank"], state["layout_weights"]
+    sample = state.get("condition_bank")
+    if sample is None or len(sample) == 0:
+        raise UserError("this layout model's checkpoint has no condition bank (its training "
+                        "maps), which generation needs; it cannot make pictures")
+    bank, weights = cover_bank(sample.cpu())
+    return bank.to(sample.device), weights.to(sample.device)
+
+
 def composition_view(G, cfg: TrainConfig, state: dict):
     """(G, cfg, state) unchanged, except for a layout model (:mod:`landgan.models.layout`):
-    then a generator asked for fractions, a config naming the elements, and a condition
-    bank of the training maps' mean compositions, so callers see a composition model."""
+    then a generator asked for fractions (or given a map), a config naming the elements,
+    and a condition bank of its maps' mean compositions, so callers see a composition
+    model; ``state`` gains ``layout_grid`` and ``layout_bank`` (the maps themselves)."""
     layout = layout_of(cfg.condition_names)
     if layout is None:
         return G, cfg, state
     elements = layout[0]
+    bank, weights = composer_maps(state)
+    G = LayoutGenerator(G, bank, len(elements), weights, state.get("layout_choices", CHOICES))
+    cfg = dataclasses.replace(cfg, conditions=",".join(elements))
+    return G, cfg, dict(state, condition_bank=G.means, layout_grid=layout[1],
+                        layout_bank=bank, layout_weights=G.weights)
+
+
+def layout_request(G, cells: torch.Tensor, fractions: torch.Tensor | None = None) -> torch.Tensor:
+    """The map (C * K,) a layout model draws for a sketch's ``cells``, rescaled to the
+    composition ``fractions`` (K,) when one is given (iterative proportional fitting)."""
+    if not isinstance(G, LayoutGenerator):
+        raise UserError("--layout needs a layout model (trained on maps: landgan label "
+                        "--layout, train --conditional --cond-bn); this model has none")
+    k = G.elements
+    if cells.numel() != G.bank.shape[1] * k:
+        raise UserError(f"the sketch gives {cells.numel() // k} cells; this model draws "
+                        f"{G.grid}x{G.grid}")
+    if fractions is None:
+        return cells.float()
+    return fit_layout(cells.float().reshape(1, -1, k), fractions.float()[None]).flatten()
+
+
+BANK_SAMPLE = 2048  # training conditions a composition model's checkpoint keeps
+
+
+def stored_conditions(conds: torch.Tensor, names: list[str]) -> dict:
+    """What a conditional run's checkpoints keep of its training conditions ``conds``, so
+    that generation can draw conditions as they occur and warn about requests far from
+    them: a layout model's set of maps (:func:`~landgan.models.layout.cover_bank`) with
+    their weights, else a seed-0 sample of :data:`BANK_SAMPLE` conditions."""
+    if layout_of(names) is not None:
+        bank, weights = cover_bank(conds)
+        return {"condition_bank": bank, "layout_bank": bank, "layout_weights": weights}
+    pick = torch.randperm(len(conds), generator=torch.Generator().manual_seed(0))[:BANK_SAMPLE]
+    return {"condition_bank": conds[pick].contiguous()}
+
+
+def draw_conditions(state: dict, n: int, seed: int) -> torch.Tensor:
+    """``n`` conditions as they occur in the training photos, for a conditional model
+    asked for no particular one: a layout model's maps by how often each occurs, else
+    rows of the condition bank. ``landgan generate``/``evaluate`` and the training-time
+    evaluator all draw this way, so they score the same generator."""
+    if state.get("layout_bank") is not None:
+        return draw_maps(state["layout_bank"], state["layout_weights"], n, seed)
     bank = state.get("condition_bank")
     if bank is None or len(bank) == 0:
-        raise UserError("this layout model's checkpoint has no condition bank (its training "
-                        "maps), which generation needs; it cannot make pictures")
-    G = LayoutGenerator(G, bank, len(elements))
-    cfg = dataclasses.replace(cfg, conditions=",".join(elements))
-    return G, cfg, dict(state, condition_bank=G.means, layout_grid=layout[1])
+        raise UserError("this conditional model keeps no training conditions to draw from; "
+                        "pass --composition")
+    g = torch.Generator().manual_seed(seed)
+    return bank[torch.randint(len(bank), (n,), generator=g).to(bank.device)].float()
 
 
 def build_generator(cfg: TrainConfig, g_state: dict | None = None) -> torch.nn.Module:
@@ -88,7 +159,8 @@ def nearest_seen(cond: torch.Tensor, bank: torch.Tensor | None, names: list[str]
     """A warning if ``cond`` is far from every condition seen in training, naming the nearest."""
     if bank is None or len(bank) == 0:
         return None
-    dist = (bank.float() - cond).abs().sum(1)
+    # The request is made on the CPU; the bank lives wherever the model was loaded.
+    dist = (bank.float() - cond.to(bank.device)).abs().sum(1)
     i = int(dist.argmin())
     if float(dist[i]) <= FAR_FROM_TRAINING:
         return None
@@ -191,21 +263,33 @@ def parse_condition(spec: str, names: list[str]) -> tuple[torch.Tensor, str | No
 
 @torch.no_grad()
 def iter_images(G, cfg, n: int, seed: int = 0, truncation: float | None = None,
-                batch_size: int = 64, condition: torch.Tensor | None = None):
+                batch_size: int = 64, condition: torch.Tensor | None = None,
+                state: dict | None = None):
     """The images of :func:`sample_images` as uint8 NHWC arrays of at most ``batch_size``.
 
+    A conditional model given no ``condition`` draws conditions as they occur in its
+    training photos from ``state`` (its checkpoint dict, :func:`draw_conditions`), a
+    block of latents at a time, so a seed gives the same images at any batch size.
     Memory is one latent block and one batch, whatever ``n`` is: write each batch out
     before asking for the next.
     """
-    if cfg.conditional and condition is None:
+    if cfg.conditional and condition is None and state is None:
         raise UserError(f"this model is conditional on: {', '.join(cfg.condition_names)}; "
                         "pass --mix or --composition")
     device = next(G.parameters()).device
     if condition is not None and condition.dim() == 1:
         condition = condition.expand(n, -1)
+    block, drawn = latent_block_size(cfg.z_dim), None
     start = 0
     for z in iter_latents(n, cfg.z_dim, seed, truncation, chunk=batch_size):
-        extra = () if condition is None else (condition[start:start + len(z)].to(device),)
+        extra = ()
+        if condition is not None:
+            extra = (condition[start:start + len(z)].to(device),)
+        elif cfg.conditional:  # chunks never straddle latent blocks (iter_latents)
+            b, at = divmod(start, block)
+            if at == 0:
+                drawn = draw_conditions(state, min(block, n - start), _mixed_seed(seed, 0xC0, b))
+            extra = (drawn[at:at + len(z)].to(device),)
         yield to_uint8(G(z.to(device), *extra))
         start += len(z)
 
@@ -247,14 +331,14 @@ def iter_best_of(G, cfg, n: int, seed: int, truncation: float | None, batch_size
 
 def sample_images(G, cfg, n: int, seed: int = 0, truncation: float | None = None,
                   batch_size: int = 64, condition: torch.Tensor | None = None,
-                  best_of: int = 1, read=None) -> np.ndarray:
+                  best_of: int = 1, read=None, state: dict | None = None) -> np.ndarray:
     """``n`` uint8 NHWC images; the same seed gives the same images at any batch size.
 
     A conditional generator needs ``condition``: one vector (K,) for every image, or one
     row per image (n, K). All ``n`` are held at once: for many, use :func:`iter_images`.
     ``best_of`` > 1 with a reader ``read``: each image as :func:`iter_best_of` chooses it.
     """
-    chunks = list(iter_images(G, cfg, n, seed, truncation, batch_size, condition)
+    chunks = list(iter_images(G, cfg, n, seed, truncation, batch_size, condition, state)
                   if best_of == 1 else
                   iter_best_of(G, cfg, n, seed, truncation, batch_size, condition, best_of, read))
     return np.concatenate(chunks) if chunks else np.zeros((0, cfg.resolution, cfg.resolution, 3), np.uint8)

@@ -94,22 +94,34 @@ def fit_layout(cells: torch.Tensor, fractions: torch.Tensor,
 
 
 class LayoutGenerator(nn.Module):
-    """A layout-conditioned generator behind a composition model's interface:
-    (z (N, z_dim), fractions (N, K)) -> images, the map taken from ``bank``."""
+    """A layout-conditioned generator behind a composition model's interface.
 
-    def __init__(self, G: nn.Module, bank: torch.Tensor, elements: int, choices: int = CHOICES):
+    ``forward(z, c)`` takes either a composition request, ``c`` (N, K) fractions, for
+    which the map is taken from ``bank`` (:meth:`layouts`), or a map itself, ``c``
+    (N, grid * grid * K), drawn as given (a sketch, or a walk between two maps).
+    ``bank`` is the composer's set of maps (:func:`cover_bank`), ``weights`` how often
+    each occurs in the training photos (uniform when not given).
+    """
+
+    def __init__(self, G: nn.Module, bank: torch.Tensor, elements: int,
+                 weights: torch.Tensor | None = None, choices: int = CHOICES):
         super().__init__()
         if bank is None or len(bank) == 0:
-            raise ValueError("a layout model needs its training maps (the condition bank)")
+            raise ValueError("a layout model needs its set of maps (the condition bank)")
         self.G, self.elements = G, elements
+        self.grid = layout_grid(bank.shape[1], elements)
         self.register_buffer("bank", bank.float().reshape(len(bank), -1, elements))
         # Each map's composition, once: the requests are matched against these.
         self.register_buffer("means", mean_composition(bank.float(), elements))
+        w = torch.ones(len(bank)) if weights is None else weights.float()
+        self.register_buffer("weights", w / w.sum())
         self.choices = min(choices, len(bank))
         self.z_dim, self.resolution = G.z_dim, G.resolution
 
     def layouts(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """The flattened map (N, C * K) each (latent, request) pair is drawn with."""
+        """The flattened map (N, C * K) each (latent, request) pair is drawn with: one of
+        the ``choices`` maps nearest the request, picked by the signs of the latent's
+        first values (so a seed keeps its picture), rescaled to the exact request."""
         c = c.float() / c.float().sum(1, keepdim=True).clamp_min(1e-12)
         near = (c[:, None] - self.means[None]).abs().sum(2).topk(self.choices, largest=False).indices
         nbits = min(max(1, (self.choices - 1).bit_length()), z.shape[1])
@@ -119,7 +131,53 @@ class LayoutGenerator(nn.Module):
         return fit_layout(self.bank[pick], c).flatten(1)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return self.G(z, self.layouts(z, c).to(z.dtype))
+        maps = self.layouts(z, c) if c.shape[1] == self.elements else c
+        return self.G(z, maps.to(z.dtype))
+
+
+BANK_SIZE = 512  # maps a composer keeps: enough that a request finds near maps, few
+# enough that they cost nothing to store (512 x 80 numbers)
+BANK_ITERATIONS = 20
+
+
+def draw_maps(bank: torch.Tensor, weights: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """``n`` rows of ``bank`` (M, C * K) drawn with replacement in proportion to
+    ``weights`` (M,), reproducibly by ``seed``; the rows stay on the bank's device."""
+    g = torch.Generator().manual_seed(seed)
+    pick = torch.multinomial(weights.float().cpu(), n, replacement=True, generator=g)
+    return bank[pick.to(bank.device)]
+
+
+def cover_bank(maps: torch.Tensor, size: int = BANK_SIZE, seed: int = 0
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(bank (M, C * K), weights (M,)): ``size`` real training maps chosen to cover
+    ``maps`` (N, C * K), and the share of the training maps each one stands for.
+
+    k-means (k-means++ start, ``BANK_ITERATIONS`` Lloyd steps) groups similar layouts;
+    each group is represented by its member nearest the centre (a medoid, so every map
+    in the bank is one a photo really had, not a blurred average) and weighted by the
+    group's size. Deterministic for a given ``maps`` and ``seed``.
+    """
+    x = maps.float()
+    if len(x) <= size:
+        return x.clone(), torch.full((len(x),), 1.0 / len(x))
+    g = torch.Generator().manual_seed(seed)
+    centres = x[torch.randint(len(x), (1,), generator=g)]
+    d2 = torch.cdist(x, centres).squeeze(1) ** 2
+    for _ in range(size - 1):  # k-means++: far maps are likelier to start a group
+        nxt = x[torch.multinomial(d2.clamp_min(1e-12), 1, generator=g)]
+        centres = torch.cat([centres, nxt])
+        d2 = torch.minimum(d2, (torch.cdist(x, nxt).squeeze(1)) ** 2)
+    for _ in range(BANK_ITERATIONS):
+        group = torch.cdist(x, centres).argmin(1)
+        sums = torch.zeros_like(centres).index_add_(0, group, x)
+        counts = torch.bincount(group, minlength=size).float()
+        centres = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centres)
+    group = torch.cdist(x, centres).argmin(1)
+    counts = torch.bincount(group, minlength=size).float()
+    medoid = torch.cdist(centres, x).argmin(1)
+    keep = counts > 0
+    return x[medoid[keep]].clone(), counts[keep] / counts.sum()
 
 
 def unflatten_map(c: torch.Tensor, elements: int, grid: int) -> torch.Tensor:

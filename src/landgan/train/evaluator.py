@@ -23,6 +23,7 @@ from landgan.images import to_uint8
 from landgan.metrics.evaluate import score_features
 from landgan.metrics.inception import load_feature_extractor
 from landgan.metrics.sources import image_source_features
+from landgan.sampling import draw_conditions, stored_conditions
 from landgan.train.distributed import Distributed
 
 METRIC_KEYS = {"kid": "kid_mean", "fid": "fid"}  # --eval-metric -> score_features key
@@ -40,9 +41,10 @@ class TrainingEvaluator:
             self.real, _ = image_source_features(data.images, self.extractor, n_real,
                                                  seed=cfg.seed)
         self.conds = None
-        if cfg.conditional:  # generated images get conditions spread over the data
+        if cfg.conditional:  # the conditions `landgan evaluate` draws from the checkpoint
             conds = torch.from_numpy(condition_matrix(data)[0])
-            self.conds = conds[torch.linspace(0, len(conds) - 1, cfg.eval_n).long()]
+            bank = stored_conditions(conds, cfg.condition_names)
+            self.conds = draw_conditions(bank, cfg.eval_n, cfg.seed + 4)
         self.best = float("inf")
         self.best_step = -1
 

@@ -29,6 +29,7 @@ from landgan.errors import UserError
 from landgan.grid import save_grid
 from landgan.images import to_model, to_uint8
 from landgan.models import get_model
+from landgan.sampling import stored_conditions
 from landgan.train import get_trainer
 from landgan.train.data import StepSampler, fetch, load_training_data
 from landgan.train.distributed import Distributed, distributed_session
@@ -197,10 +198,7 @@ class _Session:
         self.fixed_c = self.bank = None
         if cfg.conditional:
             conds = torch.from_numpy(condition_matrix(data)[0])
-            # A sample of the training conditions travels in every checkpoint, so generation
-            # can warn about requests far from anything the model saw.
-            pick = torch.randperm(len(conds), generator=torch.Generator().manual_seed(0))[:2048]
-            self.bank = conds[pick].contiguous()
+            self.bank = stored_conditions(conds, cfg.condition_names)
             trainer.set_condition_source(
                 lambda i: conds[self.sampler.indices(i)].to(trainer.device))
             # The grid shows conditions spread over the whole dataset, fixed for the run.
@@ -221,7 +219,7 @@ class _Session:
         if self.evaluator:
             state["eval"] = self.evaluator.state_dict()
         if self.bank is not None:
-            state["condition_bank"] = self.bank
+            state.update(self.bank)
         # Each process's noise stream, so a resume with as many processes continues exactly.
         streams = self.dist.gather_to_main(torch.get_rng_state())
         if self.dist.world > 1 and self.dist.is_main:
