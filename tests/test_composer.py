@@ -194,3 +194,28 @@ def test_unknown_names_list_the_shipped_models(tmp_path, capsys, monkeypatch):
     assert "landscapez" in err and ", ".join(SHIPPED) in err and len(err.strip().splitlines()) == 1
     assert resolve_model("runs/x") == "runs/x"  # a path is left to the checkpoint reader
     assert resolve_model("landscapes") == SHIPPED["landscapes"]
+
+
+def test_requests_stay_on_one_device_when_the_model_is_elsewhere(composer, monkeypatch):
+    """generate --composition / --layout / no request and the far-request warning, with G
+    on another device (meta: shapes only) and requests made on the CPU: no device mix."""
+    from landgan import sampling
+
+    _, run = composer
+    monkeypatch.setattr(sampling, "resolve_device", lambda d: torch.device(d))
+    seen = []
+
+    def fake_uint8(x):  # meta tensors hold no values: record where the images were made
+        seen.append(x.device.type)
+        return np.zeros((len(x), 64, 64, 3), np.uint8)
+
+    monkeypatch.setattr(sampling, "to_uint8", fake_uint8)
+    G, cfg, state = load_generator(run, "meta", with_state=True)
+    assert next(G.parameters()).device.type == "meta"
+    sea, _ = sampling.parse_condition("water=0.6,sky=0.4", cfg.condition_names)
+    sampling.nearest_seen(sea, state["condition_bank"], cfg.condition_names)
+    sample_images(G, cfg, 3, condition=sea)
+    sample_images(G, cfg, 3, state=state)
+    cells = sketch_cells(_painted(16, 16, "water", "sky"), ELEMS, 4)
+    sample_images(G, cfg, 3, condition=layout_request(G, cells, sea))
+    assert seen == ["meta"] * 3

@@ -203,7 +203,7 @@ MAX_PARAMETERS = 2_000_000_000
 # Sizes up to these are known to stay under MAX_PARAMETERS for every model at every
 # resolution it supports (tests/test_hostile_io.py checks the corners), so they skip
 # the count, which takes seconds for a spectral-norm discriminator.
-USUAL_SIZES = {"z_dim": 1024, "g_width": 256, "d_width": 256, "cond_dim": 64}
+USUAL_SIZES = {"z_dim": 1024, "g_width": 256, "d_width": 256, "cond_dim": 512}
 
 
 def check_size(cfg: TrainConfig) -> None:

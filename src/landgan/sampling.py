@@ -40,7 +40,8 @@ def load_generator(ckpt: str | Path, device: str | torch.device = "cpu", ema: bo
     With ``with_state`` the whole checkpoint dict comes third.
     """
     device = resolve_device(device)
-    state = load_state(ckpt, device)
+    # Everything but G stays on the CPU, where requests are made: only G moves to --device.
+    state = load_state(ckpt, "cpu")
     cfg = TrainConfig.from_dict(state["config"])
     key = "G_ema" if ema and "G_ema" in state["models"] else "G"
     try:
