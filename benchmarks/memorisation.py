@@ -68,7 +68,7 @@ def main() -> None:
     # Photos' features in file order (n=None), from landgan's feature cache when there.
     f_train, f_held = (image_source_features(p, ext, None, progress=True)[0]
                        for p in (args.train, args.held_out))
-    f_held = f_held[:args.n]
+    f_held = f_held[:len(held)]
     f_gen = ext.features(gen, batch_size=50)
     d_gen, i_gen = nearest(f_gen, f_train)
     d_held, _ = nearest(f_held, f_train)

@@ -5,10 +5,11 @@ seed, and the *thumbnail spread*: each image's 8x8 luminance thumbnail (area mea
 standardised to zero mean and unit spread (where the light and dark masses lie, not how
 bright the picture is), and the mean absolute difference per thumbnail pixel over all
 pairs. The baseline, measured in the same run: the 8 training photos whose labelled
-composition is nearest each request. A layout model draws its map from the ``choices``
-maps nearest the request; ``--choices`` measures several settings side by side.
+composition is nearest each request. A layout model draws its map from ``choices`` maps
+picked, most varied first, from the ``pool`` nearest the request in composition;
+``--settings`` measures several side by side.
 
-    python benchmarks/variety.py --ckpt landscapes --photos DATA/train_map --choices 8,16,32
+    python benchmarks/variety.py --ckpt landscapes --photos DATA/train_map --settings 8:8,8:32
 """
 
 from __future__ import annotations
@@ -66,23 +67,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ckpt", required=True, help="model name, model file, checkpoint or run")
     ap.add_argument("--photos", required=True, help="labelled training dataset (the baseline)")
-    ap.add_argument("--choices", default="", help="comma list of map choices to compare "
-                    "(layout models; default: the model's own)")
+    ap.add_argument("--settings", default="", help="layout models: comma list of CHOICES:POOL "
+                    "to compare, e.g. 8:8,8:32 (default: the model's own)")
     ap.add_argument("--seeds", default="7,11", help="comma list of seeds; each gives 8 images")
     args = ap.parse_args()
     torch.manual_seed(0)
     G, cfg = load_generator(args.ckpt)
     seeds = [int(s) for s in args.seeds.split(",")]
     base = photo_baseline(args.photos)
-    settings = [int(c) for c in args.choices.split(",") if c] or [getattr(G, "choices", 0)]
+    own = f"{getattr(G, 'choices', 0)}:{getattr(G, 'pool', 0)}"
+    settings = [c for c in args.settings.split(",") if c] or [own]
     results = {}
-    for choices in settings:
+    for setting in settings:
         if hasattr(G, "choices"):
-            G.choices = min(choices, len(G.bank))
+            choices, pool = (int(v) for v in setting.split(":"))
+            G.choices, G.pool = min(choices, len(G.bank)), min(max(pool, choices), len(G.bank))
         per_seed = [model_rows(G, cfg, s) for s in seeds]
-        results[choices] = {n: tuple(np.mean([p[n][k] for p in per_seed]) for k in (0, 1))
+        results[setting] = {n: tuple(np.mean([p[n][k] for p in per_seed]) for k in (0, 1))
                             for n in PHOTO_ROWS}
-    head = " | ".join(f"choices {c}: spread / MAE" for c in settings)
+    head = " | ".join(f"{c} (choices:pool): spread / MAE" for c in settings)
     print(f"\n{args.ckpt}, {PER_REQUEST} images per request, seeds {args.seeds}\n")
     print(f"| request | photos: spread | {head} |\n|---|---|" + "---|" * len(settings))
     for name in PHOTO_ROWS:

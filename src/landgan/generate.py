@@ -18,7 +18,6 @@ from landgan.data.synthetic import ELEMENTS
 from landgan.errors import UserError
 from landgan.files import replacing
 from landgan.grid import save_grid
-from landgan.metrics.photo_labeller import reader_for
 from landgan.sampling import (check_seed_and_truncation, iter_best_of, iter_images,
                               layout_request, load_generator, nearest_seen, parse_condition)
 from landgan.sketch import sketch_cells
@@ -87,6 +86,9 @@ def _batches(G, cfg, n: int, seed: int, truncation, cond, best_of: int, state: d
     """The images to write, WRITE_BATCH at a time: plain, or each the best of ``best_of``."""
     if best_of == 1:
         return iter_images(G, cfg, n, seed, truncation, WRITE_BATCH, condition=cond, state=state)
+    # start-up cost: the labeller pulls in the metrics stack and SciPy; only --best-of reads
+    from landgan.metrics.photo_labeller import reader_for
+
     read = reader_for(cfg.condition_names) if cond is not None else None
     if cond is not None and cond.shape[-1] != len(cfg.condition_names):
         raise UserError("--best-of works with --composition alone, not with --layout: the "

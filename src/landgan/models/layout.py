@@ -34,7 +34,8 @@ from torch import nn
 from torch.nn import functional as F
 
 GRID = 4  # cells per side: coarse enough for 5 fractions per cell to be learnt from ~5k photos
-CHOICES = 8  # nearest training maps a latent chooses among, by the signs of z[:log2(CHOICES)]
+CHOICES = 8  # maps a latent chooses among for a request, by the signs of z[:log2(CHOICES)]
+POOL = 8  # nearest maps (in composition) those CHOICES are picked from, the most varied first
 FIT_ITERATIONS = 30
 FIT_FLOOR = 0.02  # share of the request mixed into every cell, so an element absent from
 # the chosen map can still be scaled up to what was asked
@@ -104,7 +105,7 @@ class LayoutGenerator(nn.Module):
     """
 
     def __init__(self, G: nn.Module, bank: torch.Tensor, elements: int,
-                 weights: torch.Tensor | None = None, choices: int = CHOICES):
+                 weights: torch.Tensor | None = None, choices: int = CHOICES, pool: int = POOL):
         super().__init__()
         if bank is None or len(bank) == 0:
             raise ValueError("a layout model needs its set of maps (the condition bank)")
@@ -116,18 +117,32 @@ class LayoutGenerator(nn.Module):
         w = torch.ones(len(bank)) if weights is None else weights.float()
         self.register_buffer("weights", w / w.sum())
         self.choices = min(choices, len(bank))
+        self.pool = min(max(pool, self.choices), len(bank))
         self.z_dim, self.resolution = G.z_dim, G.resolution
 
     def layouts(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """The flattened map (N, C * K) each (latent, request) pair is drawn with: one of
-        the ``choices`` maps nearest the request, picked by the signs of the latent's
-        first values (so a seed keeps its picture), rescaled to the exact request."""
+        """The flattened map (N, C * K) each (latent, request) pair is drawn with.
+
+        Of the ``pool`` maps whose composition is nearest the request, ``choices`` that
+        differ most from one another (greedy farthest-point, starting from the nearest)
+        are the candidates: near in composition, varied in arrangement. The signs of the
+        latent's first values pick one (so a seed keeps its picture), rescaled to the
+        exact request.
+        """
         c = c.float() / c.float().sum(1, keepdim=True).clamp_min(1e-12)
-        near = (c[:, None] - self.means[None]).abs().sum(2).topk(self.choices, largest=False).indices
+        near = (c[:, None] - self.means[None]).abs().sum(2).topk(self.pool, largest=False).indices
+        cand = self.bank[near].flatten(2)  # (N, pool, C * K)
+        sel = torch.zeros_like(near[:, :1])
+        gap = (cand - cand[:, :1]).abs().sum(2)
+        for _ in range(self.choices - 1):  # a fixed loop: an exported graph keeps it
+            far = gap.argmax(1, keepdim=True)
+            sel = torch.cat([sel, far], 1)
+            chosen = cand.gather(1, far[:, :, None].expand(-1, 1, cand.shape[2]))
+            gap = torch.minimum(gap, (cand - chosen).abs().sum(2))
         nbits = min(max(1, (self.choices - 1).bit_length()), z.shape[1])
         bits = (z[:, :nbits] > 0).long() * 2 ** torch.arange(nbits, device=z.device)
         # gather, not arange indexing: an exported graph keeps its batch size free
-        pick = near.gather(1, (bits.sum(1) % self.choices)[:, None])[:, 0]
+        pick = near.gather(1, sel.gather(1, (bits.sum(1) % self.choices)[:, None]))[:, 0]
         return fit_layout(self.bank[pick], c).flatten(1)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
