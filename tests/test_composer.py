@@ -14,8 +14,8 @@ from landgan.data.synthetic import ELEMENTS
 from landgan.errors import UserError
 from landgan.modelfile import load_model_file
 from landgan.models.layout import LayoutGenerator, cover_bank, layout_names
-from landgan.sampling import (draw_conditions, layout_request, load_generator, sample_images,
-                              stored_conditions)
+from landgan.composer import draw_conditions, layout_request, stored_conditions
+from landgan.sampling import load_generator, sample_images
 from landgan.shipped import SHIPPED, resolve_model
 from landgan.sketch import PALETTE, STARTING_SKETCHES, paint_cells, sketch_cells
 from landgan.train.evaluator import TrainingEvaluator
@@ -219,3 +219,10 @@ def test_requests_stay_on_one_device_when_the_model_is_elsewhere(composer, monke
     cells = sketch_cells(_painted(16, 16, "water", "sky"), ELEMS, 4)
     sample_images(G, cfg, 3, condition=layout_request(G, cells, sea))
     assert seen == ["meta"] * 3
+
+
+def test_a_poster_size_sketch_is_read_without_a_per_pixel_blowup():
+    big = _painted(3000, 4000, "water", "snow")
+    cells = sketch_cells(big, ELEMS, 4).view(4, 4, 5)
+    assert torch.equal(cells[:, :2, ELEMS.index("water")], torch.ones(4, 2))
+    assert torch.equal(cells[:, 2:, ELEMS.index("snow")], torch.ones(4, 2))

@@ -23,10 +23,10 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "landgan"
 LAYERS = [
-    {"errors", "files", "images", "losses", "augment", "grid", "device"},
+    {"errors", "files", "images", "losses", "augment", "grid", "device", "sketch", "shipped"},
     {"data", "models"},
     {"metrics", "config", "label_rules"},
-    {"checkpoint", "sampling"},
+    {"checkpoint", "modelfile", "composer", "sampling"},
     {"train"},
     {"generate", "evaluate", "export", "label"},
     {"cli", "ui", "__main__", "__init__"},

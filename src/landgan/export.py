@@ -24,7 +24,8 @@ from landgan.errors import UserError
 from landgan.files import replacing
 from landgan.modelfile import save_model_file, source_commit
 from landgan.models.layout import layout_of
-from landgan.sampling import composer_maps, load_generator, load_state
+from landgan.composer import composer_maps
+from landgan.sampling import load_generator, load_state
 
 FORMATS = ("onnx", "torchscript", "safetensors")
 
@@ -68,18 +69,22 @@ def export_model_file(ckpt, out: Path, ema: bool = True, half: bool = False,
     and commit that made the file."""
     state = load_state(ckpt)
     key = "G_ema" if ema and "G_ema" in state["models"] else "G"
-    load_generator(ckpt, "cpu", ema)  # the same checks a user of the file will meet
     extra = {k: state.get(k) for k in ("condition_bank", "layout_bank", "layout_weights")}
+    G = load_generator(ckpt, "cpu", ema)[0]  # the checks a user of the file will meet
     cfg = TrainConfig.from_dict(state["config"])
     if layout_of(cfg.condition_names) is not None:  # the maps stand for the sample
         extra["layout_bank"], extra["layout_weights"] = composer_maps(state)
         extra["condition_bank"] = None
     made_by = dict(state.get("made_by") or {})
     made_by.setdefault("trained_with", training_command(cfg))
-    made_by.update(exported_with=command or "landgan.export.export()", commit=source_commit(), source_step=str(state["step"]),
+    made_by.update(exported_with=command or "landgan.export.export()", commit=source_commit(),
+                   source_step=str(state["step"]),
                    weights="G_ema" if key == "G_ema" else "G (raw, not EMA)")
+    settings = {}
+    if extra["layout_bank"] is not None:  # how it draws its maps, fixed in the file
+        settings = {"layout_choices": G.choices, "layout_pool": G.pool}
     return save_model_file(out, state["models"][key], state["config"], state["step"], extra,
-                           made_by, half)
+                           made_by, half, settings)
 
 
 def training_command(cfg: TrainConfig) -> str:

@@ -18,8 +18,9 @@ from landgan.data.synthetic import ELEMENTS
 from landgan.errors import UserError
 from landgan.files import replacing
 from landgan.grid import save_grid
+from landgan.composer import layout_request
 from landgan.sampling import (check_seed_and_truncation, iter_best_of, iter_images,
-                              layout_request, load_generator, nearest_seen, parse_condition)
+                              load_generator, nearest_seen, parse_condition)
 from landgan.sketch import sketch_cells
 
 MAX_GRID_IMAGES = 4096  # one .png grid; a folder has no limit

@@ -29,6 +29,9 @@ SUFFIX = ".safetensors"
 _PREFIX = "G_ema."
 # Tensors besides the weights, saved under these names when the source has them.
 _EXTRA = ("condition_bank", "layout_bank", "layout_weights")
+# Whole numbers a layout model draws its maps with (models.layout.CHOICES, POOL): kept in
+# the file, so a file draws as it did when made whatever the library's defaults become.
+_SETTINGS = ("layout_choices", "layout_pool")
 
 
 def is_model_file(path: str | Path) -> bool:
@@ -38,10 +41,11 @@ def is_model_file(path: str | Path) -> bool:
 
 def save_model_file(path: str | Path, weights: dict, config: dict, step: int,
                     extra: dict | None = None, made_by: dict | None = None,
-                    half: bool = False) -> Path:
+                    half: bool = False, settings: dict | None = None) -> Path:
     """Write a model file atomically. ``weights``: the generator's state dict; ``extra``:
-    tensors of :data:`_EXTRA`; ``made_by``: strings recorded as they are (command, commit).
-    ``half`` stores floating weights in float16 (loaded back as float32)."""
+    tensors of :data:`_EXTRA`; ``made_by``: strings recorded as they are (command, commit);
+    ``settings``: whole numbers of :data:`_SETTINGS`. ``half`` stores floating weights in
+    float16 (loaded back as float32)."""
     tensors = {}
     for k, v in weights.items():
         if not isinstance(v, torch.Tensor):
@@ -53,7 +57,8 @@ def save_model_file(path: str | Path, weights: dict, config: dict, step: int,
         if k in _EXTRA and v is not None:
             tensors[k] = v.detach().cpu().float().contiguous()
     meta = {"format": FORMAT, "config": json.dumps(config), "step": str(int(step)),
-            "made_by": json.dumps(made_by or {})}
+            "made_by": json.dumps(made_by or {}),
+            **{k: str(int(v)) for k, v in (settings or {}).items() if k in _SETTINGS}}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as tmp:
@@ -78,13 +83,14 @@ def load_model_file(path: str | Path, map_location="cpu") -> dict:
     try:
         config, step = json.loads(meta["config"]), int(meta["step"])
         made_by = json.loads(meta.get("made_by", "{}"))
+        settings = {k: int(meta[k]) for k in _SETTINGS if k in meta}
     except (KeyError, ValueError) as e:
         raise UserError(f"{path} is a damaged landgan model file ({e})") from None
     weights = {k[len(_PREFIX):]: v.float() if v.dtype == torch.float16 else v
                for k, v in tensors.items() if k.startswith(_PREFIX)}
     state = {"config": config, "step": step, "models": {"G_ema": weights},
              "made_by": made_by, "format": FORMAT}
-    state.update({k: tensors[k] for k in _EXTRA if k in tensors})
+    state.update({k: tensors[k] for k in _EXTRA if k in tensors}, **settings)
     return {k: _to(v, map_location) for k, v in state.items()}
 
 

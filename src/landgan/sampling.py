@@ -7,7 +7,6 @@ seed always gives the same images, at any batch size.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
@@ -15,14 +14,13 @@ import numpy as np
 import torch
 
 from landgan.checkpoint import load_checkpoint, resolve_checkpoint
+from landgan.composer import composition_view, draw_conditions
 from landgan.config import TrainConfig
 from landgan.device import resolve_device
 from landgan.errors import UserError
 from landgan.images import to_uint8
 from landgan.models import build_models
 from landgan.modelfile import is_model_file, load_model_file
-from landgan.models.layout import (CHOICES, LayoutGenerator, cover_bank, draw_maps, fit_layout,
-                                   layout_of)
 from landgan.models.stackgan import stage1_config_of
 from landgan.shipped import resolve_model
 
@@ -61,82 +59,6 @@ def load_state(target, device="cpu") -> dict:
     if is_model_file(target):
         return load_model_file(target, map_location=device)
     return load_checkpoint(resolve_checkpoint(target), map_location=device)
-
-
-def composer_maps(state: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """(maps, weights): a layout model's set of maps. A model file or a new run stores
-    them (``layout_bank``, chosen by :func:`~landgan.models.layout.cover_bank` from all
-    the training maps); an older checkpoint kept a random sample of training maps as its
-    condition bank, and the set is chosen from that sample the same way."""
-    if state.get("layout_bank") is not None:
-        return state["layout_bank"], state["layout_weights"]
-    sample = state.get("condition_bank")
-    if sample is None or len(sample) == 0:
-        raise UserError("this layout model's checkpoint has no condition bank (its training "
-                        "maps), which generation needs; it cannot make pictures")
-    bank, weights = cover_bank(sample.cpu())
-    return bank.to(sample.device), weights.to(sample.device)
-
-
-def composition_view(G, cfg: TrainConfig, state: dict):
-    """(G, cfg, state) unchanged, except for a layout model (:mod:`landgan.models.layout`):
-    then a generator asked for fractions (or given a map), a config naming the elements,
-    and a condition bank of its maps' mean compositions, so callers see a composition
-    model; ``state`` gains ``layout_grid`` and ``layout_bank`` (the maps themselves)."""
-    layout = layout_of(cfg.condition_names)
-    if layout is None:
-        return G, cfg, state
-    elements = layout[0]
-    bank, weights = composer_maps(state)
-    G = LayoutGenerator(G, bank, len(elements), weights, state.get("layout_choices", CHOICES))
-    cfg = dataclasses.replace(cfg, conditions=",".join(elements))
-    return G, cfg, dict(state, condition_bank=G.means, layout_grid=layout[1],
-                        layout_bank=bank, layout_weights=G.weights)
-
-
-def layout_request(G, cells: torch.Tensor, fractions: torch.Tensor | None = None) -> torch.Tensor:
-    """The map (C * K,) a layout model draws for a sketch's ``cells``, rescaled to the
-    composition ``fractions`` (K,) when one is given (iterative proportional fitting)."""
-    if not isinstance(G, LayoutGenerator):
-        raise UserError("--layout needs a layout model (trained on maps: landgan label "
-                        "--layout, train --conditional --cond-bn); this model has none")
-    k = G.elements
-    if cells.numel() != G.bank.shape[1] * k:
-        raise UserError(f"the sketch gives {cells.numel() // k} cells; this model draws "
-                        f"{G.grid}x{G.grid}")
-    if fractions is None:
-        return cells.float()
-    return fit_layout(cells.float().reshape(1, -1, k), fractions.float()[None]).flatten()
-
-
-BANK_SAMPLE = 2048  # training conditions a composition model's checkpoint keeps
-
-
-def stored_conditions(conds: torch.Tensor, names: list[str]) -> dict:
-    """What a conditional run's checkpoints keep of its training conditions ``conds``, so
-    that generation can draw conditions as they occur and warn about requests far from
-    them: a layout model's set of maps (:func:`~landgan.models.layout.cover_bank`) with
-    their weights, else a seed-0 sample of :data:`BANK_SAMPLE` conditions."""
-    if layout_of(names) is not None:
-        bank, weights = cover_bank(conds)
-        return {"condition_bank": bank, "layout_bank": bank, "layout_weights": weights}
-    pick = torch.randperm(len(conds), generator=torch.Generator().manual_seed(0))[:BANK_SAMPLE]
-    return {"condition_bank": conds[pick].contiguous()}
-
-
-def draw_conditions(state: dict, n: int, seed: int) -> torch.Tensor:
-    """``n`` conditions as they occur in the training photos, for a conditional model
-    asked for no particular one: a layout model's maps by how often each occurs, else
-    rows of the condition bank. ``landgan generate``/``evaluate`` and the training-time
-    evaluator all draw this way, so they score the same generator."""
-    if state.get("layout_bank") is not None:
-        return draw_maps(state["layout_bank"], state["layout_weights"], n, seed)
-    bank = state.get("condition_bank")
-    if bank is None or len(bank) == 0:
-        raise UserError("this conditional model keeps no training conditions to draw from; "
-                        "pass --composition")
-    g = torch.Generator().manual_seed(seed)
-    return bank[torch.randint(len(bank), (n,), generator=g).to(bank.device)].float()
 
 
 def build_generator(cfg: TrainConfig, g_state: dict | None = None) -> torch.nn.Module:

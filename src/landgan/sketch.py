@@ -28,6 +28,8 @@ PALETTE: dict[str, tuple[int, int, int]] = {
 FAR = 120.0  # RGB distance beyond which a pixel matches no brush colour
 FAR_SHARE = 0.05  # share of such pixels tolerated (blended brush edges)
 OPAQUE = 128  # alpha below this is unpainted canvas, read as sky
+MAX_SIDE = 512  # larger sketches are read every few pixels: cells are coarse, and a
+# per-pixel distance to five colours would cost 60 bytes a pixel (a poster-size sketch: GBs)
 
 
 def palette_text(elements: list[str]) -> str:
@@ -42,6 +44,8 @@ def _rgb(image: np.ndarray) -> np.ndarray:
         a = np.repeat(a[..., None], 3, axis=2)
     if a.ndim != 3 or a.shape[2] not in (3, 4) or a.dtype != np.uint8:
         raise UserError(f"a sketch must be an RGB image, got an array of shape {a.shape}")
+    step = -(-max(a.shape[:2]) // MAX_SIDE)
+    a = a[::step, ::step]  # nearest-pixel thinning keeps the brush colours pure
     if a.shape[2] == 4:
         rgb = a[..., :3].copy()
         rgb[a[..., 3] < OPAQUE] = PALETTE["sky"]
@@ -78,6 +82,7 @@ def sketch_cells(image: np.ndarray, elements: list[str], grid: int) -> torch.Ten
     if h < grid or w < grid:
         raise UserError(f"a sketch must be at least {grid}x{grid} pixels, got {w}x{h}")
     labels = sketch_labels(image, elements)
+    h, w = labels.shape  # thinned, if the sketch was large
     onehot = np.eye(len(elements), dtype=np.float32)[labels]  # (H, W, K)
     rows = np.linspace(0, h, grid + 1).round().astype(int)
     cols = np.linspace(0, w, grid + 1).round().astype(int)

@@ -23,7 +23,7 @@ from landgan.images import to_uint8
 from landgan.metrics.evaluate import score_features
 from landgan.metrics.inception import load_feature_extractor
 from landgan.metrics.sources import image_source_features
-from landgan.sampling import draw_conditions, stored_conditions
+from landgan.composer import draw_conditions, stored_conditions
 from landgan.train.distributed import Distributed
 
 METRIC_KEYS = {"kid": "kid_mean", "fid": "fid"}  # --eval-metric -> score_features key

@@ -29,7 +29,7 @@ from landgan.errors import UserError
 from landgan.grid import save_grid
 from landgan.images import to_model, to_uint8
 from landgan.models import get_model
-from landgan.sampling import stored_conditions
+from landgan.composer import stored_conditions
 from landgan.train import get_trainer
 from landgan.train.data import StepSampler, fetch, load_training_data
 from landgan.train.distributed import Distributed, distributed_session
