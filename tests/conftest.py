@@ -1,8 +1,14 @@
-"""Shared fixtures: tiny datasets and the location of the optional real photos."""
+"""Shared fixtures: tiny datasets, the location of the optional real photos, and the
+processes tests start (their signals, their cleanup, and a check that none outlives the run)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +48,133 @@ def process_exists(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state != "Z"
+
+
+# ---- processes a test starts ------------------------------------------------------------
+
+# Run in the child before the command itself: a test run launched in the background
+# (`pytest &`, nohup, a CI runner's non-interactive shell) starts with SIGINT ignored,
+# children inherit that, and a Python child that starts with SIGINT ignored never raises
+# KeyboardInterrupt, so a test's Ctrl-C would do nothing. exec keeps the pid.
+_DEFAULT_SIGNALS = ("import os, signal, sys\n"
+                    "for s in (signal.SIGINT, signal.SIGTERM):\n"
+                    "    signal.signal(s, signal.SIG_DFL)\n"
+                    "os.execvp(sys.argv[1], sys.argv[1:])")
+LEFTOVER_GRACE_S = 10.0  # how long processes still exiting at the end of the run are given
+# Helpers of the interpreter itself, which end with it (multiprocessing's trackers).
+_INTERPRETER_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver",
+                        "multiprocessing.semaphore_tracker")
+
+
+def start_process(cmd: list, **kw) -> subprocess.Popen:
+    """``subprocess.Popen(cmd, **kw)`` with SIGINT and SIGTERM at their defaults in the child,
+    whatever this process inherited; stop it with :func:`end_process`.
+
+    A short Python trampoline resets them and execs ``cmd``, rather than ``preexec_fn``,
+    which runs Python in a forked copy of a process with threads (torch's, Gradio's) and
+    may deadlock there.
+    """
+    proc = subprocess.Popen([sys.executable, "-c", _DEFAULT_SIGNALS, *map(str, cmd)], **kw)
+    proc.leads_group = bool(kw.get("start_new_session"))
+    return proc
+
+
+def end_process(proc: subprocess.Popen, sig: int | None = None, timeout: float = 60) -> int:
+    """Send ``sig`` (if any), wait up to ``timeout`` s, then SIGKILL what is left; the exit status.
+
+    A process started in a session of its own is killed with its whole group, so workers
+    it left behind go too. The status is the one ``sig`` caused, or -9 if it had to be
+    killed: a test asserting the former then fails, with nothing left running.
+    """
+    if sig is not None and proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if getattr(proc, "leads_group", False):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):  # the group is gone already
+            pass
+        deadline = time.monotonic() + 10  # SIGKILL is not instant: wait for the group to go
+        while any(g == proc.pid for _, g in _live().values()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return proc.returncode
+
+
+def _live() -> dict[int, tuple[int, int]]:
+    """{pid: (parent pid, process group)} of every process that has not exited (/proc)."""
+    found = {}
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            state, ppid, pgrp = (d / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue
+        if state != "Z":  # a zombie has exited; only its parent's wait is missing
+            found[int(d.name)] = int(ppid), int(pgrp)
+    return found
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every live process below ``pid`` (children, their children...): {pid: command line}."""
+    parents = {p: parent for p, (parent, _) in _live().items()}
+    found, todo = {}, [pid]
+    while todo:
+        parent = todo.pop()
+        for child in [c for c, p in parents.items() if p == parent]:
+            try:
+                found[child] = (Path(f"/proc/{child}/cmdline").read_bytes()
+                                .replace(b"\0", b" ").decode(errors="replace").strip())
+            except OSError:
+                continue
+            todo.append(child)
+    return found
+
+
+def leftover_processes(pid: int, grace: float) -> dict[int, str]:
+    """The descendants of ``pid`` still running after up to ``grace`` seconds, except the
+    interpreter's own helpers."""
+    deadline = time.monotonic() + grace
+    while True:
+        left = {p: cmd for p, cmd in descendants(pid).items()
+                if not any(h in cmd for h in _INTERPRETER_HELPERS)}
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.1)
+
+
+_LEFTOVERS = pytest.StashKey[dict]()  # what pytest_sessionfinish found, for the summary
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own sessionfinish has torn fixtures down
+def pytest_sessionfinish(session):
+    """Fail the run if a process a test started is still running, naming it, then kill it
+    so that nothing outlives pytest."""
+    left = leftover_processes(os.getpid(), LEFTOVER_GRACE_S)
+    if not left:
+        return
+    for p in left:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    session.config.stash[_LEFTOVERS] = left
+    if session.exitstatus == pytest.ExitCode.OK:  # an interrupted or failed run says so already
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The leftover processes, in red at the end of the report."""
+    left = config.stash.get(_LEFTOVERS, None)
+    if left:
+        terminalreporter.section("processes left running", red=True)
+        for p, cmd in left.items():
+            terminalreporter.write_line(f"pid {p}: {cmd[:300]} (killed now)", red=True)
+        terminalreporter.write_line(f"{len(left)} process(es) started by tests were still "
+                                    f"running {LEFTOVER_GRACE_S:g} s after the last test; "
+                                    "every test must stop what it starts, pass or fail", red=True)
 
 
 def blobs(n: int, size: int, seed: int = 0) -> np.ndarray:

@@ -143,3 +143,14 @@ def test_prepare_max_pixels_flag(tmp_path, capsys):
                  "--workers", "1", "--max-pixels", "1000"]) == 0
     assert len(open_dataset(tmp_path / "ds")) == 1
     assert "too large: 48 x 48 pixels" in (tmp_path / "ds" / "skipped.txt").read_text()
+
+
+def test_help_and_version_import_neither_torch_nor_gradio():
+    """`landgan --help`/`--version` answer without the heavy imports (start-up time)."""
+    code = ("import sys\nfrom landgan.cli import main\n"
+            "for argv in (['--help'], ['--version']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "heavy = [m for m in ('torch', 'gradio', 'scipy') if m in sys.modules]\n"
+            "print('HEAVY', heavy)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert "HEAVY []" in out, out

@@ -31,7 +31,7 @@ from landgan.data.limits import ZIP_TOTAL_FLOOR, read_member, zip_refusals
 from landgan.data.prepare import prepare_dataset
 from landgan.errors import UserError
 
-from conftest import process_exists
+from conftest import end_process, process_exists, start_process
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="needs resource, signals, symlinks")
 PNG16_BOUND_MB = 600  # worker peak for a 9400 x 9400 16-bit PNG (2.2-2.7 GB before the fix)
@@ -182,10 +182,17 @@ def _slow_source(root: Path, n: int) -> None:
 
 
 def _start_prepare(src: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "landgan", "prepare", str(src), "--out",
-                             str(out), "--resolution", "32", "--workers", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # its own group: workers are signalled too
+    """prepare in its own group (workers get signals too), half-way; killed if it never is."""
+    proc = start_process([sys.executable, "-m", "landgan", "prepare", str(src), "--out",
+                          str(out), "--resolution", "32", "--workers", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        _wait_for_progress(proc, out / "images.npy.tmp")
+    except BaseException:
+        end_process(proc, signal.SIGKILL)
+        raise
+    return proc
 
 
 def _wait_for_progress(proc: subprocess.Popen, tmp: Path) -> None:
@@ -202,7 +209,6 @@ def _mid_run(tmp_path: Path):
     src, out = tmp_path / "src", tmp_path / "out"
     _slow_source(src, 150)
     proc = _start_prepare(src, out)
-    _wait_for_progress(proc, out / "images.npy.tmp")
     children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")  # Linux only
     workers = [int(p) for p in children.read_text().split()] if children.exists() else None
     return proc, src, out, workers
@@ -212,10 +218,12 @@ def _mid_run(tmp_path: Path):
 def test_sigterm_mid_run_leaves_no_temporary(tmp_path):
     proc, src, out, workers = _mid_run(tmp_path)
     os.killpg(proc.pid, signal.SIGTERM)  # parent and workers, as a service manager does
-    # A Pool used to hang here, rarely, on a lock a signalled worker held (docs/reliability.md).
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
-    assert workers is None or (len(workers) == 2 and not any(map(process_exists, workers)))
+    try:  # A Pool used to hang here, rarely, on a lock a signalled worker held (reliability.md).
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
+        assert workers is None or (len(workers) == 2 and not any(map(process_exists, workers)))
+    finally:  # after the checks: the group's SIGKILL would hide workers that outlived it
+        end_process(proc, signal.SIGKILL, 0)
     assert not list(tmp_path.rglob("*.tmp"))
     assert not out.exists()  # created by the run and left empty: removed
     report = prepare_dataset(src, out, 32, workers=1, progress=False)  # no --force needed
@@ -226,14 +234,17 @@ def test_sigterm_mid_run_leaves_no_temporary(tmp_path):
 def test_workers_of_a_killed_prepare_exit(tmp_path):
     """SIGKILL to the parent alone (OOM killer): its workers see their pipes close and stop."""
     proc, _, _, workers = _mid_run(tmp_path)
-    if workers is None:
-        pytest.skip("needs Linux's /proc/PID/task/PID/children to find the workers")
-    proc.kill()
-    proc.communicate(timeout=30)
-    deadline = time.monotonic() + 30
-    while any(map(process_exists, workers)):
-        assert time.monotonic() < deadline, "orphaned workers still running"
-        time.sleep(0.05)
+    try:
+        if workers is None:
+            pytest.skip("needs Linux's /proc/PID/task/PID/children to find the workers")
+        proc.kill()
+        proc.communicate(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(map(process_exists, workers)):
+            assert time.monotonic() < deadline, "orphaned workers still running"
+            time.sleep(0.05)
+    finally:  # the group's SIGKILL: orphans that did not stop must not outlive the test
+        end_process(proc, signal.SIGKILL, 0)
     assert len(workers) == 2
 
 
@@ -243,9 +254,11 @@ def test_sigkill_leftover_is_recognised_as_stale(tmp_path):
     src, out = tmp_path / "src", tmp_path / "out"
     _slow_source(src, 150)
     proc = _start_prepare(src, out)
-    _wait_for_progress(proc, out / "images.npy.tmp")
     os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=30)
+    try:
+        proc.communicate(timeout=30)
+    finally:
+        end_process(proc, signal.SIGKILL, 0)
     assert [p.name for p in out.iterdir()] == ["images.npy.tmp"]
     report = prepare_dataset(src, out, 32, workers=1, progress=False)  # no --force needed
     assert report.written == 150

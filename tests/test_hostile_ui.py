@@ -30,6 +30,7 @@ from landgan.cli import main
 from landgan.errors import UserError
 from landgan.images import to_uint8
 from landgan.sampling import iter_latents, load_generator, sample_latents
+from conftest import end_process, start_process
 from test_ui import COND, PLAIN, tiny_runs
 
 httpx = pytest.importorskip("httpx")
@@ -207,16 +208,22 @@ class UI:
         self.tmp.mkdir(parents=True)
         env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(self.tmp))
         with self.log.open("w") as log:  # the child writes through its own copy
-            self.proc = subprocess.Popen(
+            # start_process: Ctrl-C must reach the server even from a background test run
+            self.proc = start_process(
                 [sys.executable, "-m", "landgan", "ui", "--runs", str(runs), "--port", str(port)],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
         self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while "serving checkpoints" not in self.log.read_text():
-            assert self.proc.poll() is None and time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.3)
-        deps = httpx.get(self.url + "/config", timeout=30).json()["dependencies"]
-        self.fn = {d.get("api_name"): d["id"] for d in deps}
+        try:
+            deadline = time.monotonic() + 180
+            while "(Ctrl-C stops)" not in self.log.read_text():  # its "serving ..." line
+                log = self.log.read_text()
+                assert self.proc.poll() is None and time.monotonic() < deadline, log
+                time.sleep(0.3)
+            deps = httpx.get(self.url + "/config", timeout=30).json()["dependencies"]
+            self.fn = {d.get("api_name"): d["id"] for d in deps}
+        except BaseException:  # a server that never came up must not outlive the test
+            end_process(self.proc, signal.SIGKILL)
+            raise
 
     def call(self, api: str, data) -> tuple[bool, str]:
         """(success, error message or output) of one event through Gradio's queue."""
@@ -242,9 +249,8 @@ class UI:
         return list(self.tmp.glob("landgan-ui-*"))
 
     def stop(self, sig=signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(60)
+        """Its exit status after ``sig``; killed after 60 s if ``sig`` does not stop it."""
+        return end_process(self.proc, sig, 60)
 
 
 @pytest.fixture(scope="module")

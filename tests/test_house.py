@@ -13,7 +13,7 @@ from PIL import Image
 from torch import nn
 
 from conftest import blobs
-from landgan import cli, models
+from landgan import cli, cli_args, models
 from landgan.config import TrainConfig, field_help
 from landgan.data.dataset import open_dataset
 from landgan.data.prepare import prepare_dataset
@@ -37,7 +37,7 @@ def test_every_train_flag_help_is_the_field_comment(capsys):
     text = " ".join(capsys.readouterr().out.split())
     helps = field_help()
     for f in dataclasses.fields(TrainConfig):
-        if f.name not in cli._NOT_FLAGS:
+        if f.name not in cli_args._NOT_FLAGS:
             assert " ".join(helps[f.name].split()) in text, f.name
     assert helps["lr_g"] == "generator learning rate"
 

@@ -29,7 +29,7 @@ LAYERS = [
     {"checkpoint", "modelfile", "composer", "sampling"},
     {"train"},
     {"generate", "evaluate", "export", "label"},
-    {"cli", "ui", "__main__", "__init__"},
+    {"cli", "cli_args", "ui", "__main__", "__init__"},
 ]
 JUSTIFIED = ("optional dependency", "start-up cost")
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from landgan.data.dataset import is_dataset, open_dataset
+from landgan.data.limits import available_memory
 from landgan.data.synthetic import make_synthetic_dataset
 from landgan.device import resolve_device
 from landgan.errors import UserError
@@ -28,11 +29,19 @@ from landgan.metrics.evaluate import (evaluate_model, evaluate_real, format_tabl
                                       table3_markdown)
 from landgan.metrics.inception import load_feature_extractor
 from landgan.metrics.is_classifier import IS_UNAVAILABLE, load_is_classifier
+from landgan.metrics.tables import row_problem
 from landgan.metrics.sources import image_source_features
 from landgan.sampling import check_seed_and_truncation, load_generator, sample_images
 from landgan.shipped import looks_like_name
 
 HELD_OUT_SEED_OFFSET = 7919  # synthetic "real" images come from seeds training never used
+FEATURE_BYTES = 2048 * 8  # one image's Inception features: 2048 float64
+# At most this many images' features at once, whatever the memory: 16 GiB, 20 times the
+# 50,000 FID is usually reported at, and about a day of feature extraction on a GPU.
+MAX_FEATURE_IMAGES = 1_000_000
+# The share of available memory features may take: the chunks are joined into one array
+# (a second copy for a moment) and the scores' temporaries need room too.
+FEATURE_MEMORY_SHARE = 0.5
 
 
 @dataclass
@@ -122,6 +131,7 @@ def evaluate(targets: list[str], o: EvalOptions | None = None) -> list[dict]:
                         "or --real DATASET")
     _check_outputs(o)
     jobs = [_plan_target(t, o) for t in targets]
+    _check_counts(o, scores_targets=any(not isinstance(job, list) for job in jobs))
     _check_real_sources(o)
     classifier = load_is_classifier(o.is_weights, o.device) if o.is_weights else None
     if "is" in o.metrics and classifier is None:
@@ -166,6 +176,35 @@ def _plan_target(target: str, o: EvalOptions):
             raise UserError("scoring a folder of images needs --resolution")
         return "folder"
     raise UserError(f"not a checkpoint, run folder, image folder or result JSON: {target}")
+
+
+def feature_image_limit() -> tuple[int, str]:
+    """(most images whose features may be held at once, why that many)."""
+    avail = available_memory()
+    fit = None if avail is None else int(avail * FEATURE_MEMORY_SHARE) // FEATURE_BYTES
+    if fit is None or fit >= MAX_FEATURE_IMAGES:
+        return MAX_FEATURE_IMAGES, "landgan's fixed cap"
+    return fit, f"half of the {avail / 2**30:.1f} GiB of memory available now"
+
+
+def _check_counts(o: EvalOptions, scores_targets: bool) -> None:
+    """--n and --n-real are positive, and the features they mean fit in memory.
+
+    A target's generated features (--n) and the real ones (--n-real) are held together
+    while it is scored; refused here, a typo costs no hours of extraction before failing.
+    """
+    for flag, n in (("--n", o.n), ("--n-real", o.n_real)):
+        if n is not None and n < 1:
+            raise UserError(f"{flag} must be at least 1, got {n}")
+    counts = [(flag, n) for flag, n in (("--n", o.n if scores_targets else None),
+                                        ("--n-real", o.n_real)) if n]
+    held = sum(n for _, n in counts)
+    limit, why = feature_image_limit()
+    if held > limit:
+        given = " plus ".join(f"{flag} {n:,}" for flag, n in counts)
+        raise UserError(f"{given} images need {held * FEATURE_BYTES / 2**30:,.1f} GiB of "
+                        f"features (2048 float64 each, held at once); at most {limit:,} "
+                        f"images fit ({why})")
 
 
 def _check_real_sources(o: EvalOptions) -> None:
@@ -223,4 +262,8 @@ def _read_rows(path: Path) -> list[dict]:
         raise UserError(f"cannot read results {path}: {e}") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise UserError(f"{path} is not a landgan evaluate result file")
+    for i, row in enumerate(rows, 1):
+        problem = row_problem(row)
+        if problem:
+            raise UserError(f"{path}: row {i}: {problem}")
     return rows

@@ -26,11 +26,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from landgan.data.dataset import META_FILE, open_dataset
 from landgan.data.synthetic import ELEMENTS, render, sample_params
@@ -41,6 +43,9 @@ from landgan.models.layout import GRID, layout_names, mean_composition, pool_map
 
 VERSION = 1
 SIZE = 64  # the estimator works at 64 px whatever the dataset's resolution
+# Images labelled between updates of the progress bar: two of the photo labeller's batches
+# of 32 (so they stay the batches it always ran), a few seconds of work on a CPU.
+PROGRESS_CHUNK = 64
 
 
 class PixelClassifier(nn.Module):
@@ -122,17 +127,41 @@ def _check_estimator(name: str) -> None:
         raise UserError(f"unknown estimator {name!r}; choose one of: {', '.join(ESTIMATORS)}")
 
 
-def estimate_with(name: str, images: np.ndarray) -> np.ndarray:
-    """Composition fractions (N, 5) of uint8 NHWC images by the estimator called ``name``."""
+def estimator_function(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """uint8 NHWC images -> composition fractions (N, 5) by the estimator called ``name``,
+    its network (if any) loaded once, here."""
     _check_estimator(name)
     if name == "photo":
         # start-up cost: at the top, landgan.metrics and SciPy (~0.4 s) would load on every command
         from landgan.metrics.photo_labeller import label_photos
 
-        return label_photos(images)
+        return label_photos
     if name == "net":
-        return estimate(load_estimator(), images)
-    return rule_estimate(images, SIZE)
+        net = load_estimator()
+        return lambda images: estimate(net, images)
+    return lambda images: rule_estimate(images, SIZE)
+
+
+def estimate_with(name: str, images: np.ndarray) -> np.ndarray:
+    """Composition fractions (N, 5) of uint8 NHWC images by the estimator called ``name``."""
+    return estimator_function(name)(images)
+
+
+def _with_progress(fn, images: np.ndarray, progress: bool | None) -> np.ndarray:
+    """``fn(images)``, computed :data:`PROGRESS_CHUNK` images at a time under a bar of
+    photos/s and time left on stderr (``progress`` None: only when stderr is a terminal).
+
+    Labelling thousands of photos takes minutes; without the bar they passed in silence.
+    """
+    if len(images) == 0:
+        return fn(images)
+    parts = []
+    with tqdm(total=len(images), unit=" photos", desc="label",
+              disable=None if progress is None else not progress) as bar:
+        for s in range(0, len(images), PROGRESS_CHUNK):
+            parts.append(fn(images[s:s + PROGRESS_CHUNK]))
+            bar.update(len(parts[-1]))
+    return np.concatenate(parts)
 
 
 ESTIMATORS = {  # name -> what it is good for (the CLI's --estimator choices)
@@ -143,11 +172,12 @@ ESTIMATORS = {  # name -> what it is good for (the CLI's --estimator choices)
 
 
 def label_dataset(path: str | Path, force: bool = False, estimator: str = "photo",
-                  layout: bool = False) -> np.ndarray:
+                  layout: bool = False, progress: bool | None = None) -> np.ndarray:
     """Estimate every image's composition and store it as the dataset's conditions.
 
     ``layout``: store the photo labeller's per-location map pooled to a coarse grid
     instead (:mod:`landgan.models.layout`), for a model told where each element lies.
+    ``progress``: a bar on stderr (None: when stderr is a terminal).
     Returns the (N, 5) fractions either way."""
     _check_estimator(estimator)  # before reading the dataset
     if layout and estimator != "photo":
@@ -157,14 +187,15 @@ def label_dataset(path: str | Path, force: bool = False, estimator: str = "photo
         raise UserError(f"{path} already has conditions ({', '.join(ds.condition_names[:5])}"
                         f"{', ...' * (len(ds.condition_names) > 5)}); pass --force to replace them")
     if layout:
-        # start-up cost, as in estimate_with
+        # start-up cost, as in estimator_function
         from landgan.metrics.photo_labeller import composition_maps
 
-        conds = pool_maps(torch.from_numpy(composition_maps(ds.images)), GRID).numpy()
+        maps = _with_progress(composition_maps, ds.images, progress)
+        conds = pool_maps(torch.from_numpy(maps), GRID).numpy()
         fractions = mean_composition(conds, len(ELEMENTS))
         names, kind = layout_names(list(ELEMENTS), GRID), f"layout {GRID}x{GRID} (estimated: photo)"
     else:
-        conds = fractions = estimate_with(estimator, ds.images)
+        conds = fractions = _with_progress(estimator_function(estimator), ds.images, progress)
         names, kind = list(ELEMENTS), f"composition (estimated: {estimator})"
     meta = dict(ds.meta, conditions=np.round(conds, 5).tolist(), condition_names=names,
                 condition_kind=kind)

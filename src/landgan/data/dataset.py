@@ -76,6 +76,22 @@ def is_dataset(path: str | Path) -> bool:
     return (p / IMAGES_FILE).is_file() and (p / META_FILE).is_file()
 
 
+def prepare_hint(p: Path) -> str:
+    """How to make a dataset of ``p``, a path that is not one.
+
+    Never ``--out p`` for photos: p is then the source, and prepare would write into it.
+    A folder (or a .zip) of photos is offered a new folder beside it, named for the
+    resolution prepare uses by default; a half-written dataset is offered a fresh one.
+    """
+    if any((p / name).exists() for name in (IMAGES_FILE, META_FILE)):
+        return f"recreate it with: landgan prepare SRC --out {p} --force"
+    named = p if p.name not in ("", ".", "..") else p.resolve()
+    out = named.with_name(f"{named.stem if p.is_file() else named.name}-64")
+    if is_dataset(out):
+        return f"{out} beside it is one; use that"
+    return f"make one from these photos with: landgan prepare {p} --out {out}"
+
+
 def open_dataset(path: str | Path) -> ImageDataset:
     """Open a prepared dataset memory-mapped; raise :class:`UserError` if it is not one.
 
@@ -89,7 +105,7 @@ def open_dataset(path: str | Path) -> ImageDataset:
         raise UserError(f"dataset not found: {p}")
     if not is_dataset(p):
         raise UserError(f"{p} is not a prepared dataset (no {IMAGES_FILE} + {META_FILE}); "
-                        f"create one with: landgan prepare SRC --out {p}")
+                        + prepare_hint(p))
     images = _open_images(p)
     try:
         if (p / META_FILE).stat().st_size > MAX_META_BYTES + MAX_META_BYTES_PER_IMAGE * len(images):

@@ -7,6 +7,9 @@ than ``BYTES_PER_PIXEL * max_pixels`` bytes in all is skipped as too large. Conv
 to 8-bit RGB then works on strips of :data:`STRIP_PIXELS` pixels, so it adds megabytes,
 not another copy of the image (:mod:`landgan.data.decode`).
 
+:func:`available_memory` is what the machine can still give; ``landgan evaluate`` bounds
+its feature arrays by it.
+
 Zips. A member is refused before it is inflated if it declares more than
 ``BYTES_PER_PIXEL * max_pixels`` bytes, or more than :data:`ZIP_MAX_RATIO` times its
 compressed size (once over :data:`ZIP_RATIO_FLOOR`); members are also refused once the
@@ -66,6 +69,31 @@ def decoded_bytes(mode: str, bands: int, size: tuple[int, int], full: tuple[int,
     extra = {"WEBP": 12 * full_pixels, "TIFF": per_pixel * full_pixels,
              "JPEG": 2 * bands * full_pixels if progressive else 0}.get(fmt, 0)
     return per_pixel * pixels + extra
+
+
+def available_memory() -> int | None:
+    """Bytes a new allocation can have now, or None where this cannot be told.
+
+    Linux's MemAvailable (free memory plus the cache it would give back), lowered to what
+    the cgroup (a container's memory limit) still allows; elsewhere the physical memory.
+    """
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+        avail = int(meminfo.split("MemAvailable:")[1].split()[0]) * 1024
+    except (OSError, IndexError, ValueError):
+        try:
+            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            return None
+    for limit, used in (("memory.max", "memory.current"),  # cgroup v2, then v1
+                        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        try:
+            room = int(Path("/sys/fs/cgroup", limit).read_text()) - \
+                int(Path("/sys/fs/cgroup", used).read_text())
+        except (OSError, ValueError):  # no such cgroup, or "max": no limit
+            continue
+        return max(0, min(avail, room))
+    return avail
 
 
 def zip_total_limit(archive_bytes: int) -> int:

@@ -11,6 +11,29 @@ from __future__ import annotations
 
 REAL_DATA = "real data"  # the ``model`` of rows describing the real images themselves
 DASH = "\u2014"
+# The fields the tables format, by the kind of value each must hold (or null).
+INT_FIELDS = ("resolution", "n_real", "n_fake", "kid_subsets", "kid_subset_size")
+NUMBER_FIELDS = ("is_mean", "is_std", "fid", "kid_mean", "kid_std", "precision", "recall")
+TEXT_FIELDS = ("dataset", "model")
+
+
+def row_problem(row) -> str | None:
+    """Why ``row`` cannot be shown (its first bad field and value), or None if it can.
+
+    Rows read back from a JSON file are input like any other: a value of the wrong kind
+    would otherwise fail deep inside ``format``.
+    """
+    if not isinstance(row, dict):
+        return f"is {type(row).__name__}, not an object of fields"
+    for fields, kinds, what in ((INT_FIELDS, int, "a whole number"),
+                                (NUMBER_FIELDS, (int, float), "a number"),
+                                (TEXT_FIELDS, str, "a string")):
+        for key in fields:
+            v = row.get(key)
+            if v is not None and (not isinstance(v, kinds) or isinstance(v, bool)):
+                shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+                return f"{key} must be {what} or null, got {shown}"
+    return None
 
 
 def _num(row: dict, key: str, fmt: str) -> str:
