@@ -226,3 +226,52 @@ def test_a_poster_size_sketch_is_read_without_a_per_pixel_blowup():
     cells = sketch_cells(big, ELEMS, 4).view(4, 4, 5)
     assert torch.equal(cells[:, :2, ELEMS.index("water")], torch.ones(4, 2))
     assert torch.equal(cells[:, 2:, ELEMS.index("snow")], torch.ones(4, 2))
+
+
+@pytest.mark.slow
+def test_the_shipped_composer_puts_water_where_it_was_painted(tmp_path):
+    """`generate landscapes --layout FILE`: water painted on the left, then on the right,
+    under a band of sky; the photo labeller reads more water on the painted side."""
+    from landgan.metrics.photo_labeller import composition_maps
+
+    if not SHIPPED["landscapes"].is_file():
+        pytest.skip("the shipped composer's file is not in this checkout")
+    water, ratios = ELEMS.index("water"), []
+    for side in ("left", "right"):
+        img = np.empty((96, 128, 3), np.uint8)
+        img[:32] = PALETTE["sky"]
+        img[32:] = PALETTE["mountain"]
+        cols = slice(0, 64) if side == "left" else slice(64, 128)
+        img[32:, cols] = PALETTE["water"]
+        sketch = tmp_path / f"{side}.png"
+        Image.fromarray(img).save(sketch)
+        out = tmp_path / side
+        assert main(["generate", "landscapes", "--layout", str(sketch), "--n", "8",
+                     "--out", str(out)]) == 0
+        pics = np.stack([np.asarray(Image.open(p)) for p in sorted(out.glob("*.png"))])
+        maps = composition_maps(pics)[:, water]  # (N, H, W) water per location
+        half = maps.shape[-1] // 2
+        left, right = maps[..., :half].mean(), maps[..., half:].mean()
+        ratios.append((left, right))
+    (l1, r1), (l2, r2) = ratios
+    assert l1 > r1 and r2 > l2, ratios
+
+
+def test_the_shipped_composer_is_used_by_name_in_every_verb(tmp_path):
+    """generate (with and without a request), export and evaluate take `landscapes`."""
+    if not SHIPPED["landscapes"].is_file():
+        pytest.skip("the shipped composer's file is not in this checkout")
+    assert SHIPPED["landscapes"].stat().st_size < 11 * 2**20  # "at most ~10 MB"
+    state = load_model_file(SHIPPED["landscapes"])
+    assert {"trained_with", "exported_with", "commit"} <= set(state["made_by"])
+    assert state["layout_bank"].shape[1] == 80 and "G_ema" in state["models"]
+    assert main(["generate", "landscapes", "--composition", "water=0.6,sky=0.3,mountain=0.1",
+                 "--n", "4", "--out", str(tmp_path / "sea.png")]) == 0
+    assert main(["generate", "landscapes", "--n", "6", "--out", str(tmp_path / "any")]) == 0
+    pics = np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / "any").glob("*"))])
+    assert len(pics) == 6 and pics.std(0).mean() > 10  # drawn compositions differ
+    assert main(["export", "landscapes", "--format", "torchscript",
+                 "--out", str(tmp_path / "g.pt")]) == 0
+    held = save_dataset(tmp_path / "held", blobs(16, 64), {"source": "test"})
+    assert main(["evaluate", "landscapes", "--against", str(held), "--n", "16",
+                 "--n-real", "16", "--metrics", "kid"]) == 0

@@ -310,6 +310,7 @@ def test_handlers_turn_bad_input_into_messages(runs, tmp_path):
 # ---- CLI and import hygiene ----------------------------------------------------------------
 
 def test_cli_ui_verb(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("landgan.shipped.SHIPPED", {})  # a checkout without shipped models
     assert main(["ui", "--runs", str(tmp_path / "none")]) == 2
     assert "landgan: error: runs folder not found" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
@@ -323,6 +324,20 @@ def test_cli_ui_verb(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("landgan.ui.serve", lambda *a, **kw: seen.update(args=a, kw=kw))
     assert main(["ui", "--runs", "r"]) == 0
     assert seen["args"] == ("r", "127.0.0.1", 7860)  # this machine only, unless asked
+
+
+def test_with_a_shipped_model_the_ui_needs_no_runs_folder(runs, tmp_path, monkeypatch):
+    from landgan.ui.app import build_app
+
+    model = tmp_path / "m.safetensors"
+    assert main(["export", str(sorted(runs.iterdir())[0]), "--format", "safetensors",
+                 "--out", str(model)]) == 0
+    monkeypatch.setattr("landgan.shipped.SHIPPED", {"landscapes": model})
+    demo = build_app(tmp_path / "none")
+    assert list(demo.landgan_engine.shipped) == ["landscapes"]
+    monkeypatch.setattr("landgan.shipped.SHIPPED", {})
+    with pytest.raises(UserError, match="not found"):
+        build_app(tmp_path / "none")
 
 
 def test_importing_landgan_ui_does_not_import_gradio():

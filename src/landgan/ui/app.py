@@ -10,25 +10,25 @@ JSON goes straight to :mod:`landgan.ui.validate`, whose messages are the documen
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from landgan import shipped
 from landgan.errors import UserError
 from landgan.ui.engine import READ_AT_MOST, Engine, reading_table
+from landgan.ui.paint import PAGE_CSS, paint_tab
 from landgan.ui.server import RequestLimit, ShortLines, make_scratch, stop_on_signals
-from landgan.ui.validate import (BEST_OF, MAX_BEST_OF, MAX_FRAMES, MAX_IMAGES, MAX_SEED,
-                                 MAX_TRUNCATION, rebalance, validate_best_of,
-                                 validate_composition, validate_count, validate_frames,
-                                 validate_port, validate_seed, validate_spec, validate_truncation)
+from landgan.ui.tabs import (COMPOSITIONS, MAX_SLIDERS, SEEDS, _count_inputs, _friendly,
+                             generate_tab, interpolate_tab)
+from landgan.ui.tabs import MESSAGE_CHARS  # noqa: F401 -- where callers have long found it
+from landgan.ui.validate import (rebalance, validate_best_of, validate_composition, validate_count,
+                                 validate_frames, validate_port, validate_seed, validate_spec,
+                                 validate_truncation)
 
-MAX_SLIDERS = 12  # condition sliders laid out up front; a model with more is refused
-SEEDS, COMPOSITIONS = "between two seeds", "between two compositions"
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Helvetica", "Arial", "sans-serif"]
-MESSAGE_CHARS = 300  # the longest error message the page is sent
 SESSIONS_KEPT = 64  # Gradio keeps each browser session's last inputs; the oldest are dropped
 
 
@@ -39,33 +39,6 @@ def offline_env() -> None:
     """
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # also skips Gradio's version check
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-
-
-def _friendly(fn):
-    """Show a UserError as a one-line ``gr.Error`` toast (cut to MESSAGE_CHARS), not a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args):
-        try:
-            return fn(*args)
-        except UserError as e:
-            import gradio as gr
-
-            msg = str(e) if len(str(e)) <= MESSAGE_CHARS else str(e)[:MESSAGE_CHARS - 3] + "..."
-            raise gr.Error(msg, print_exception=False) from None
-    return wrapper
-
-
-def _count_inputs(block_fn, inputs) -> None:
-    """Stands in for Gradio's check of an event's input count, which quotes every value.
-
-    Gradio's own message holds the whole request, goes to the log as a traceback and
-    reaches the page as an empty "None"; this one is a line. Extra inputs Gradio drops.
-    """
-    if len(inputs) < len(block_fn.inputs):
-        import gradio as gr
-
-        raise gr.Error(f"{block_fn.name} takes {len(block_fn.inputs)} inputs, got {len(inputs)}",
-                       print_exception=False)
 
 
 class Handlers:
@@ -86,6 +59,8 @@ class Handlers:
         """What the page shows for a checkpoint: summary, slider names/values, GIF defaults."""
         names, m = self.names(ckpt), self.engine.model(ckpt)
         cond = f"conditioned on {', '.join(names)} (%)" if names else "unconditional: no sliders"
+        if m.grid:
+            cond += f"; a {m.grid}x{m.grid} layout model: paint where each goes in the Paint tab"
         a, b = m.extremes() if names else ("", "")
         return {"info": f"**{m.cfg.model}**, {m.cfg.resolution} px, step {m.step}; {cond}",
                 "names": names, "start": m.typical(), "a": a, "b": b,
@@ -108,32 +83,40 @@ class Handlers:
         import gradio as gr
 
         names, notice = self.choices()
-        return [gr.update(choices=names, value=current if current in names else
+        return [gr.update(choices=self.labelled(names), value=current if current in names else
                           (names[0] if names else None)),
                 gr.update(value=notice, visible=bool(notice))]
 
     def choices(self) -> tuple[list[str], str]:
-        """Checkpoints to offer, and a note on those that failed to load ("" if none)."""
-        names = self.engine.checkpoints()
+        """Models to offer (shipped first, then the runs folder's checkpoints, newest first),
+        and a note on those that failed to load ("" if none)."""
+        names = [*self.engine.shipped, *self.engine.checkpoints()]
         bad = self.engine.unavailable(names)
         notice = "; ".join(f"{n}: {why}".replace("`", "'") for n, why in bad.items())
         return [n for n in names if n not in bad], notice and f"**Unavailable**: {notice}"
 
-    def first_usable(self) -> tuple[str, dict]:
-        """The newest checkpoint the page can show, with :meth:`describe`'s dict for it.
+    def labelled(self, names: list[str]) -> list:
+        """Dropdown choices for ``names``: a shipped model as ("NAME (shipped)", NAME), so it
+        is not mistaken for a run of that name; checkpoints as they are."""
+        return [(f"{n} (shipped)", n) if n in self.engine.shipped else n for n in names]
 
-        Checkpoints that fail on the way are remembered as unavailable (see
+    def first_usable(self) -> tuple[str, dict]:
+        """The first shipped model, else the newest checkpoint, that the page can show, with
+        :meth:`describe`'s dict for it.
+
+        Models that fail on the way are remembered as unavailable (see
         :meth:`Engine.unavailable`); if none works, a UserError lists why.
         """
-        names, why = self.engine.checkpoints(), {}
+        names, why = [*self.engine.shipped, *self.engine.checkpoints()], {}
         for name in names:
             try:
                 return name, self.describe(name)
             except UserError as e:
                 why[name] = str(e)
         listed = "; ".join(list(why.values())[:3]) + ("; ..." if len(why) > 3 else "")
-        raise UserError(f"none of the {len(names)} checkpoints under {self.engine.runs_root} "
-                        f"can be loaded: {listed}")
+        where = f"checkpoints under {self.engine.runs_root}"
+        where = f"models (shipped, or {where})" if self.engine.shipped else where
+        raise UserError(f"none of the {len(names)} {where} can be loaded: {listed}")
 
     def rebalance(self, moved: int, ckpt, *values):
         """After slider ``moved`` was released: the others rescale so all sum to 100."""
@@ -190,76 +173,11 @@ class Handlers:
         return str(path), str(path)
 
 
-def _generate_tab(gr, h: Handlers, ckpt, init: dict):
-    """Sliders, seed, truncation, count, Generate button and gallery; returns the inputs."""
-    names, start = init["names"], init["start"]
-    with gr.Row():
-        with gr.Column(scale=1):
-            # Fixed slots, shown and relabelled per checkpoint (models differ in conditions).
-            # No reset button: resetting one slider would not fire "release" to rebalance.
-            sliders = [gr.Slider(0, 100, step=1, visible=i < len(names), elem_id=f"cond{i}",
-                                 buttons=[],
-                                 label=names[i] if i < len(names) else "",
-                                 value=start[i] if i < len(names) else 0)
-                       for i in range(MAX_SLIDERS)]
-            with gr.Row(equal_height=True):
-                seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
-                                 elem_id="seed", scale=3)
-                rnd = gr.Button("Random", elem_id="random", scale=1)
-            trunc = gr.Slider(0, MAX_TRUNCATION, value=0, step=0.1, label="Truncation (0 = off)",
-                              elem_id="truncation")
-            n = gr.Slider(1, MAX_IMAGES, value=4, step=1, label="Images", elem_id="count")
-            best = gr.Slider(1, MAX_BEST_OF, value=BEST_OF, step=1, elem_id="best-of",
-                             visible=init["composes"], label="Candidates per image (the "
-                             "labeller keeps the one nearest the request)")
-            go = gr.Button("Generate", variant="primary", elem_id="generate")
-        with gr.Column(scale=2):
-            gallery = gr.Gallery(label="Generated (PNG; open one to download it)",
-                                 columns=4, object_fit="contain", elem_id="gallery",
-                                 buttons=["download", "download_all", "fullscreen"])
-            reading = gr.Markdown("", elem_id="reading")
-    # The browser draws the random seed: no round trip for something this trivial.
-    rnd.click(None, None, seed, js=f"() => Math.floor(Math.random() * {MAX_SEED + 1})")
-    for i, s in enumerate(sliders):
-        s.release(_friendly(functools.partial(h.rebalance, i)), [ckpt, *sliders], sliders,
-                  concurrency_limit=None, concurrency_id="sliders", show_progress="hidden",
-                  api_name=f"rebalance_{i}", api_visibility="undocumented", preprocess=False)
-    go.click(_friendly(h.generate), [ckpt, seed, trunc, n, best, *sliders], [gallery, reading],
-             concurrency_id="generate", api_name="generate", preprocess=False)
-    return sliders, best, trunc
-
-
-def _interpolate_tab(gr, h: Handlers, ckpt, sliders, trunc, init: dict):
-    """Two seeds or two compositions -> an animated GIF to watch and download."""
-    on = bool(init["names"])
-    with gr.Row():
-        with gr.Column(scale=1):
-            mode = gr.Radio([SEEDS, COMPOSITIONS], value=SEEDS, label="Interpolate",
-                            elem_id="mode", visible=on, info="between seeds, the "
-                            "composition is the Generate tab's sliders")
-            with gr.Row():
-                seed_a = gr.Number(0, label="Seed A", precision=0, minimum=0, maximum=MAX_SEED)
-                seed_b = gr.Number(1, label="Seed B", precision=0, minimum=0, maximum=MAX_SEED)
-            spec_a = gr.Textbox(init["a"], label="Composition A (name=value,...)", visible=on,
-                                elem_id="spec_a")
-            spec_b = gr.Textbox(init["b"], label="Composition B", visible=on, elem_id="spec_b")
-            frames = gr.Slider(2, MAX_FRAMES, value=16, step=1, label="Frames")
-            make = gr.Button("Make GIF", variant="primary", elem_id="make_gif")
-        with gr.Column(scale=2):
-            gif = gr.Image(label="Interpolation", type="filepath", elem_id="gif",
-                           interactive=False)
-            gif_file = gr.File(label="Download the GIF", elem_id="gif_file", interactive=False)
-    make.click(_friendly(h.interpolate),
-               [ckpt, mode, seed_a, seed_b, spec_a, spec_b, frames, trunc, *sliders],
-               [gif, gif_file], concurrency_id="generate", api_name="interpolate",
-               preprocess=False)
-    return mode, spec_a, spec_b
-
-
 def build_app(runs: str | Path = "runs", device: str = "cpu"):
-    """The Gradio Blocks app over the checkpoints in ``runs`` (not launched, no queue yet)."""
-    engine = Engine(runs, device)
-    if not engine.checkpoints():
+    """The Gradio Blocks app over the shipped models and the checkpoints in ``runs`` (not
+    launched, no queue yet); ``runs`` may be missing when a shipped model is installed."""
+    engine = Engine(runs, device, shipped=installed_models())
+    if not engine.shipped and not engine.checkpoints():
         raise UserError(f"no checkpoints under {runs} (expected {runs}/RUN/checkpoints/*.pt); "
                         "train one with landgan train")
     h = Handlers(engine)
@@ -277,24 +195,41 @@ def build_app(runs: str | Path = "runs", device: str = "cpu"):
     with gr.Blocks(title="landgan", analytics_enabled=False, delete_cache=(600, 1800)) as demo:
         gr.Markdown("## landgan: generate landscapes")
         with gr.Row(equal_height=True):
-            ckpt = gr.Dropdown(names, value=first, label=f"Checkpoint (from {runs})",
-                               elem_id="ckpt", scale=5)
+            # the label names no folder: the page shows no paths of the serving machine
+            ckpt = gr.Dropdown(h.labelled(names), value=first, elem_id="ckpt", scale=5,
+                               label="Model (shipped, or a checkpoint RUN/FILE.pt of the runs "
+                                     "folder)")
             refresh = gr.Button("Rescan runs", elem_id="refresh", scale=1)
         unavailable = gr.Markdown(notice, visible=bool(notice), elem_id="unavailable")
         info = gr.Markdown(init["info"], elem_id="info")
         with gr.Tabs():
             with gr.Tab("Generate"):
-                sliders, best, trunc = _generate_tab(gr, h, ckpt, init)
+                sliders, best, trunc = generate_tab(gr, h, ckpt, init)
             with gr.Tab("Interpolate"):
-                mode, spec_a, spec_b = _interpolate_tab(gr, h, ckpt, sliders, trunc, init)
-        ckpt.change(_friendly(h.checkpoint), ckpt, [info, *sliders, best, mode, spec_a, spec_b],
-                    concurrency_id="generate", api_visibility="undocumented", preprocess=False)
+                mode, spec_a, spec_b = interpolate_tab(gr, h, ckpt, sliders, trunc, init)
+            with gr.Tab("Paint"):
+                painter = paint_tab(gr, h, ckpt, trunc, first, scratch)
+
+        def chosen(name):
+            """Every update the page needs when another model is chosen."""
+            return [*h.checkpoint(name), *painter.checkpoint(name)]
+        ckpt.change(_friendly(chosen), ckpt,
+                    [info, *sliders, best, mode, spec_a, spec_b, *painter.on_checkpoint],
+                    concurrency_id="generate", api_name="checkpoint", api_visibility="undocumented",
+                    preprocess=False)
         refresh.click(_friendly(h.refresh), ckpt, [ckpt, unavailable], concurrency_limit=None,
                       api_visibility="undocumented", preprocess=False)
+        demo.load(painter.start, None, painter.editor, concurrency_limit=None,
+                  show_progress="hidden", api_visibility="undocumented", preprocess=False)
     demo.validate_inputs = _count_inputs
     demo.landgan_scratch = scratch  # removed by serve() when it stops, else at exit
     demo.landgan_engine = engine  # for tests and benchmarks: the generators behind the app
     return demo
+
+
+def installed_models() -> dict[str, Path]:
+    """The shipped models whose files are installed (a source checkout may lack them)."""
+    return {name: path for name, path in shipped.SHIPPED.items() if Path(path).is_file()}
 
 
 def serve(runs: str | Path = "runs", host: str = "127.0.0.1", port: int = 7860,
@@ -318,10 +253,16 @@ def serve(runs: str | Path = "runs", host: str = "127.0.0.1", port: int = 7860,
             shutil.rmtree(demo.landgan_scratch, ignore_errors=True)
             raise
         if not quiet:  # our own line: Gradio's would suggest share=True, never used here
-            print(f"landgan ui: serving checkpoints from {runs} at {demo.local_url} (Ctrl-C stops)")
+            engine = demo.landgan_engine
+            what = ", ".join([*engine.shipped, f"the checkpoints under {runs}"]
+                             if engine.runs_root.is_dir() else engine.shipped)
+            print(f"landgan ui: serving {what} at {demo.local_url} (Ctrl-C stops)")
             if host not in ("127.0.0.1", "localhost", "::1"):
                 print(f"landgan ui: warning: listening on {host}, so other machines can use it too")
-            for name, why in demo.landgan_engine.unavailable().items():
+            if not engine.runs_root.is_dir():  # fine, but a mistyped --runs should not go unseen
+                print(f"landgan ui: no runs folder {runs}: only the shipped models are offered",
+                      file=sys.stderr)
+            for name, why in engine.unavailable([*engine.shipped, *engine.checkpoints()]).items():
                 print(f"landgan ui: skipped {name}: {why}", file=sys.stderr)
         if block:
             try:
@@ -346,8 +287,9 @@ def _launch(demo, runs, host: str, port: int, concurrency: int, max_queue: int) 
                     footer_links=[], max_file_size="1mb", pwa=False, mcp_server=False,
                     enable_monitoring=False, run_history=False,
                     state_session_capacity=SESSIONS_KEPT,
-                    app_kwargs={"middleware": [Middleware(RequestLimit)]},
-                    blocked_paths=[str(Path(runs).resolve())])
+                    app_kwargs={"middleware": [Middleware(RequestLimit)]}, css=PAGE_CSS,
+                    blocked_paths=[str(Path(runs).resolve()),
+                                   *map(str, demo.landgan_engine.shipped.values())])
     except OSError as e:
         why = "the port is in use" if "empty port" in str(e) else str(e).splitlines()[0]
         raise UserError(f"cannot serve on {host}:{port}: {why}; choose another --port") from None

@@ -1,9 +1,10 @@
 """What the web UI computes, without Gradio: loaded generators, images, interpolation GIFs.
 
 Kept apart from the Gradio layout so it can be tested and benchmarked directly. All
-inputs arrive already validated (see :mod:`landgan.ui.validate`) except checkpoint
-names, which :meth:`Engine.model` resolves itself so nothing outside the runs folder
-is ever opened.
+inputs arrive already validated (see :mod:`landgan.ui.validate`) except model names,
+which :meth:`Engine.model` resolves itself: a name is either exactly one of the shipped
+models the engine was given, or a checkpoint inside the runs folder, so nothing else is
+ever opened.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from PIL.PngImagePlugin import PngInfo
 from landgan.device import resolve_device
 from landgan.errors import UserError
 from landgan.metrics.photo_labeller import reader_for
+from landgan.composer import layout_request
 from landgan.sampling import load_generator, nearest_seen, sample_images, sample_latents
 from landgan.images import to_uint8
+from landgan.ui.cells import map_reader
 from landgan.ui.validate import list_ui_checkpoints, percentages, resolve_ui_checkpoint
 
 GIF_MIN_SIDE = 256  # GIF frames are enlarged (nearest neighbour) to at least this many px
@@ -49,6 +52,7 @@ class Loaded:
     step: int
     names: list[str]  # condition names, [] for an unconditional model
     bank: torch.Tensor | None  # conditions seen in training, for the "far from data" warning
+    grid: int | None = None  # cells per side for a layout model (it can be painted), else None
 
     def typical(self) -> list[int]:
         """Starting slider percentages: the mean training condition, or an equal split."""
@@ -70,12 +74,18 @@ class Loaded:
 
 
 class Engine:
-    """Generators from one runs folder, loaded on first use and kept (LRU, ``cache_size``)."""
+    """Generators from one runs folder, loaded on first use and kept (LRU, ``cache_size``).
+
+    ``shipped`` (name -> file, :data:`landgan.shipped.SHIPPED` in the app) are offered
+    before the runs folder's checkpoints; with any, the runs folder may be missing.
+    """
 
     def __init__(self, runs_root: str | Path, device: str = "cpu", cache_size: int = 4,
-                 scratch: str | Path | None = None):
+                 scratch: str | Path | None = None, shipped: dict[str, Path] | None = None):
         self.runs_root = Path(runs_root)
-        list_ui_checkpoints(self.runs_root)  # a missing folder fails here, at start
+        self.shipped = {str(k): Path(v) for k, v in (shipped or {}).items()}
+        if not self.shipped:
+            list_ui_checkpoints(self.runs_root)  # nothing else to show: a missing folder fails now
         self.device = resolve_device(device)
         self.cache_size = max(1, cache_size)
         self._cache: OrderedDict[tuple, Loaded] = OrderedDict()
@@ -84,8 +94,20 @@ class Engine:
         self._failed: dict[str, tuple[tuple, str]] = {}  # name -> (file key, why it did not load)
 
     def checkpoints(self) -> list[str]:
-        """Checkpoint names under the runs folder, newest first (rescanned on every call)."""
+        """Checkpoint names under the runs folder, newest first (rescanned on every call).
+
+        With shipped models a missing runs folder is simply empty.
+        """
+        if self.shipped and not self.runs_root.is_dir():
+            return []
         return list_ui_checkpoints(self.runs_root)
+
+    def _path(self, name) -> Path:
+        """The file behind a model name: a shipped model's own file, matched exactly (run
+        checkpoints are RUN/FILE.pt, so the two never collide), else one in the runs folder."""
+        if isinstance(name, str) and name in self.shipped:
+            return self.shipped[name]
+        return resolve_ui_checkpoint(self.runs_root, name)
 
     def model(self, name: str) -> Loaded:
         """The generator behind ``name``; reloaded if the file changed since it was cached.
@@ -94,7 +116,7 @@ class Engine:
         built) is a UserError with the reason, and is remembered as unavailable until the
         file changes.
         """
-        path = resolve_ui_checkpoint(self.runs_root, name)
+        path = self._path(name)
         st = path.stat()
         key = (str(path), st.st_mtime_ns, st.st_size)
         with self._lock:  # one load at a time: loading twice in parallel only wastes memory
@@ -129,15 +151,19 @@ class Engine:
         return out
 
     def generate(self, name: str, n: int, seed: int, truncation: float | None,
-                 condition: torch.Tensor | None, best_of: int = 1
-                 ) -> tuple[list[np.ndarray], str | None]:
+                 condition: torch.Tensor | None, best_of: int = 1,
+                 layout: torch.Tensor | None = None) -> tuple[list[np.ndarray], str | None]:
         """``n`` images (uint8 HWC) and a warning when the condition is far from training data.
 
         ``best_of`` > 1: for a composition model, each image is the one of that many
         candidates the labeller reads nearest the request (``generate --best-of``); other
-        models ignore it.
+        models ignore it. ``layout``, a painted map (grid * grid * K,) in the model's
+        condition order (:func:`landgan.sketch.sketch_cells`), is drawn instead of a
+        composition: a layout model only, and then candidates are judged cell by cell.
         """
         m = self.model(name)
+        if layout is not None:
+            return self._paint(m, n, seed, truncation, layout, best_of), None
         warning = None
         if m.names:
             warning = nearest_seen(condition, m.bank, m.names)
@@ -147,6 +173,33 @@ class Engine:
                                    condition=condition if m.names else None,
                                    best_of=best_of if read else 1, read=read)
         return list(images), warning
+
+    def _paint(self, m: Loaded, n: int, seed: int, truncation: float | None,
+               layout: torch.Tensor, best_of: int) -> list[np.ndarray]:
+        """Images drawn to the painted map ``layout`` (see :meth:`generate`)."""
+        if not m.grid:
+            raise UserError("painting needs a layout model; this one is asked for proportions "
+                            "only (use the Generate tab)")
+        cond = layout_request(m.G, layout.float().flatten().to(self.device))
+        read = map_reader(m.names, m.grid) if best_of > 1 else None
+        with torch.inference_mode():
+            images = sample_images(m.G, m.cfg, n, seed, truncation, condition=cond,
+                                   best_of=best_of if read else 1, read=read)
+        return list(images)
+
+    def read_cells(self, name: str, images: list[np.ndarray]) -> np.ndarray | None:
+        """The labeller's per-cell reading of ``images`` (their mean, grid * grid * K in
+        the model's condition order), or None for a model that cannot be painted."""
+        m = self.model(name)
+        read = map_reader(m.names, m.grid) if m.grid else None
+        if not images or read is None:
+            return None
+        return read(np.stack(images[:READ_AT_MOST])).mean(0)
+
+    def paints(self, name: str) -> tuple[list[str], int] | None:
+        """(elements, cells per side) of a layout model, which the Paint tab can draw to."""
+        m = self.model(name)
+        return (m.names, m.grid) if m.grid and reader_for(m.names) is not None else None
 
     def composes(self, name: str) -> bool:
         """Whether the model is conditioned on the composition elements (the labeller's)."""
@@ -170,20 +223,24 @@ class Engine:
 
         Latents follow the great circle between the two (slerp keeps their norm typical of
         N(0, I), so middle frames are not washed out); conditions move linearly, which keeps
-        their sum at 1.
+        their sum at 1. A layout model picks its map from the latent's signs, which would
+        swap the whole picture mid-walk; so its two end maps are drawn once and the map
+        itself moves linearly (every cell still sums to 1), and the ends are exactly the
+        pictures Generate makes for those seeds and requests.
         """
         m = self.model(name)
         za, zb = (sample_latents(1, m.cfg.z_dim, s, truncation)[0] for s in seeds)
-        t = torch.linspace(0, 1, frames)
-        z = slerp(za, zb, t)
+        t = torch.linspace(0, 1, frames)[:, None]
+        z = slerp(za, zb, t[:, 0]).to(self.device)
         with torch.inference_mode():
-            if m.names:
-                ca, cb = conditions
-                c = ca[None] * (1 - t[:, None]) + cb[None] * t[:, None]
-                out = m.G(z.to(self.device), c.to(self.device))
-            else:
-                out = m.G(z.to(self.device))
-        return to_uint8(out)
+            if not m.names:
+                return to_uint8(m.G(z))
+            ca, cb = (c.float()[None].to(self.device) for c in conditions)
+            if m.grid:  # the two end maps, drawn as Generate draws them
+                ca = m.G.layouts(za[None].to(self.device), ca)
+                cb = m.G.layouts(zb[None].to(self.device), cb)
+            t = t.to(self.device)
+            return to_uint8(m.G(z, ca * (1 - t) + cb * t))
 
     def _out_dir(self) -> Path:
         """A fresh folder for one request's files (call :meth:`prune` once they are written)."""
@@ -203,12 +260,16 @@ class Engine:
             if i > 0 and (i >= OUTPUTS_KEPT or files > FILES_KEPT or size > BYTES_KEPT):
                 shutil.rmtree(folder, ignore_errors=True)
 
-    def write_pngs(self, images: list[np.ndarray], about: dict) -> list[Path]:
-        """PNG files of ``images`` with ``about`` (checkpoint, seed, ...) in their metadata.
+    def write_pngs(self, images: list[np.ndarray], about: dict,
+                   extra: dict[str, np.ndarray] | None = None) -> list[Path]:
+        """PNG files of ``images`` with ``about`` (checkpoint, seed, ...) in their metadata,
+        then those of ``extra`` (file name -> picture the page shows beside them).
 
         Every file is unique to its request (its metadata says which): Gradio names its
         cached copy by content and rewrites it in place, so two requests for the same
-        image could otherwise collide while one of them is being downloaded.
+        image could otherwise collide while one of them is being downloaded. Whatever the
+        page shows is written here, under the scratch folder's bounds, never left to
+        Gradio to copy into its cache.
         """
         d = self._out_dir()
         request = f"{os.getpid()}-{d.name}"
@@ -220,6 +281,9 @@ class Engine:
             path = d / f"landgan-seed{about.get('seed', 0)}-{i + 1}.png"
             Image.fromarray(img).save(path, pnginfo=info)
             paths.append(path)
+        for name, img in (extra or {}).items():
+            Image.fromarray(img).save(d / name)
+            paths.append(d / name)
         self.prune()
         return paths
 
@@ -254,7 +318,8 @@ def _load(path: Path, device) -> Loaded:
     """Load the generator of checkpoint ``path`` and what the page shows about it."""
     G, cfg, state = load_generator(path, device, with_state=True)
     # D, optimisers and the raw G in ``state`` are not kept: they go with it
-    return Loaded(G, cfg, int(state["step"]), cfg.condition_names, state.get("condition_bank"))
+    return Loaded(G, cfg, int(state.get("step", 0)), cfg.condition_names,
+                  state.get("condition_bank"), state.get("layout_grid"))
 
 
 def _sizes(folder: Path) -> list[int]:

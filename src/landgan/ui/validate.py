@@ -7,11 +7,15 @@ with a message fit to show the user; the app turns it into a ``gr.Error``.
 
 from __future__ import annotations
 
+import io
 import math
 import re
+import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from landgan.errors import UserError
 from landgan.checkpoint import CKPT_DIR
@@ -25,6 +29,8 @@ MAX_TRUNCATION = 4.0  # beyond 4 sigma truncation changes nothing visible
 MAX_FRAMES = 48  # interpolation frames per GIF
 MAX_SPEC_CHARS = 2000  # a composition typed as "name=value,..."
 SHOWN_CHARS = 60  # of a bad value, quoted back in a message
+MAX_SKETCH_SIDE = 2048  # px; the page's canvas is 256, and a sketch is pooled to a few cells
+SKETCH_FORMATS = ("PNG", "WEBP")  # what the canvas and Gradio's cache write
 _STEP_RE = re.compile(r"^step_(\d+)\.pt$")
 
 
@@ -117,6 +123,25 @@ def validate_spec(spec, names: list[str]) -> torch.Tensor:
     if len(spec) > MAX_SPEC_CHARS:
         raise UserError(f"composition too long ({len(spec)} characters)")
     return parse_condition(spec, names)[0]
+
+
+def validate_sketch(data: bytes | Path) -> np.ndarray:
+    """A painted sketch, as PNG or WebP bytes or a file already known to be safe to open,
+    -> uint8 RGBA pixels (H, W, 4); anything else is one line, never a decoder traceback."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as im:
+                if im.format not in SKETCH_FORMATS:
+                    raise UserError(f"a sketch must be a PNG or WebP image, not {im.format}")
+                if max(im.size) > MAX_SKETCH_SIDE:  # checked before any pixel is decoded
+                    raise UserError(f"the sketch is {im.size[0]}x{im.size[1]} px; at most "
+                                    f"{MAX_SKETCH_SIDE} px a side")
+                return np.asarray(im.convert("RGBA"))
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- a hostile file may fail the decoder in any way
+        raise UserError(f"the sketch is not a readable image ({type(e).__name__})") from None
 
 
 def percentages(weights: list[float], total: int = 100) -> list[int]:
