@@ -211,3 +211,27 @@ def dcgan4_config(**kw) -> TrainConfig:
     """A training config for the report's dcgan4 with its own recipe (the model these
     tests' small 32 px runs use; the package's default model, fastgan, starts at 64 px)."""
     return TrainConfig.for_model(**{"model": "dcgan4", **kw})
+
+
+def tiny_layout_run(root: Path, cond_bn: bool = True) -> tuple[Path, Path]:
+    """(dataset, run folder) of a tiny fastgan layout model: 2 steps on the ``label
+    --layout`` maps of 24 blob images, the map read where it lies (``cond_bn``) or by G's
+    first layer only."""
+    from landgan.cli import main
+    from landgan.train.loop import train  # TensorBoard: only the tests that train pay for it
+
+    ds = save_dataset(root / "ds", blobs(24, 64), {"source": "test"})
+    assert main(["label", str(ds), "--layout"]) == 0
+    cfg = TrainConfig.for_model(model="fastgan", data=str(ds), out=str(root / "runs"),
+                                resolution=64, batch_size=8, g_width=8, d_width=8, steps=2,
+                                conditional=True, cond_bn=cond_bn, sample_every=0)
+    return ds, train(cfg, progress=False)
+
+
+def free_port() -> int:
+    """A localhost port nothing listens on right now (for a test's UI server)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -19,9 +19,8 @@ from landgan.sampling import load_generator, sample_images
 from landgan.shipped import SHIPPED, resolve_model
 from landgan.sketch import PALETTE, STARTING_SKETCHES, paint_cells, sketch_cells
 from landgan.train.evaluator import TrainingEvaluator
-from landgan.train.loop import train
 
-from conftest import blobs
+from conftest import blobs, tiny_layout_run
 
 ELEMS = list(ELEMENTS)
 
@@ -98,13 +97,7 @@ def test_a_layout_generator_draws_a_given_map_as_it_is_and_draws_maps_by_weight(
 @pytest.fixture(scope="module")
 def composer(tmp_path_factory):
     """A tiny --cond-bn layout model trained on 24 labelled blob images, and its dataset."""
-    tmp = tmp_path_factory.mktemp("composer")
-    ds = save_dataset(tmp / "ds", blobs(24, 64), {"source": "test"})
-    assert main(["label", str(ds), "--layout"]) == 0
-    cfg = TrainConfig.for_model(model="fastgan", data=str(ds), out=str(tmp / "runs"),
-                                resolution=64, batch_size=8, g_width=8, d_width=8, steps=2,
-                                conditional=True, cond_bn=True, sample_every=0)
-    return ds, train(cfg, progress=False)
+    return tiny_layout_run(tmp_path_factory.mktemp("composer"))
 
 
 def test_a_run_keeps_its_set_of_maps_whatever_the_bank_cap(composer):

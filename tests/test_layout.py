@@ -6,8 +6,7 @@ import torch
 from PIL import Image
 
 from landgan.cli import main
-from landgan.config import TrainConfig
-from landgan.data.dataset import open_dataset, save_dataset
+from landgan.data.dataset import open_dataset
 from landgan.data.synthetic import ELEMENTS
 from landgan.losses import condition_kl
 from landgan.models import get_model
@@ -15,9 +14,8 @@ from landgan.models.layout import (LayoutGenerator, MapModulation, fit_layout, l
                                    layout_of, pool_maps)
 from landgan.models.spec import NetArgs
 from landgan.sampling import load_generator
-from landgan.train.loop import train
 
-from conftest import blobs
+from conftest import tiny_layout_run
 
 
 def test_names_round_trip_and_only_layouts_parse():
@@ -122,13 +120,7 @@ def test_layout_is_read_where_it_lies_only_with_cond_bn(cond_bn):
 def layout_run(tmp_path_factory, request):
     """A tiny fastgan trained on ``label --layout`` maps of 24 blob images, the map
     entering G's first layer only or (``--cond-bn``) every block and D cell by cell."""
-    tmp = tmp_path_factory.mktemp("layout")
-    ds = save_dataset(tmp / "ds", blobs(24, 64), {"source": "test"})
-    assert main(["label", str(ds), "--layout"]) == 0
-    cfg = TrainConfig.for_model(model="fastgan", data=str(ds), out=str(tmp / "runs"),
-                                resolution=64, batch_size=8, g_width=8, d_width=8, steps=2,
-                                conditional=True, cond_bn=request.param, sample_every=0)
-    return ds, train(cfg, progress=False)
+    return tiny_layout_run(tmp_path_factory.mktemp("layout"), request.param)
 
 
 def test_label_layout_stores_maps_whose_mean_is_the_composition(layout_run, capsys):

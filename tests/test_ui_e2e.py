@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import free_port
 from test_ui import COND, gif_length, tiny_runs
 
 pytest.importorskip("gradio", reason="the UI needs gradio: pip install -e '.[ui]'")
@@ -34,12 +34,6 @@ pytestmark = [  # Gradio's queue calls pandas APIs that pandas 3 deprecates: not
     pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

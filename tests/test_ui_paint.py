@@ -13,11 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import blobs, dcgan4_config
+from conftest import dcgan4_config, tiny_layout_run
 from landgan.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from landgan.cli import main
-from landgan.config import TrainConfig
-from landgan.data.dataset import save_dataset
 from landgan.errors import UserError
 from landgan.images import to_uint8
 from landgan.sampling import sample_latents
@@ -38,12 +36,7 @@ def runs(tmp_path_factory) -> Path:
     a copy of it whose map modulation is random and strong (so that where the map changes,
     the picture does: what a walk test needs), and an unconditional dcgan4."""
     tmp = tmp_path_factory.mktemp("paint")
-    ds = save_dataset(tmp / "ds", blobs(24, 64), {"source": "test"})
-    assert main(["label", str(ds), "--layout"]) == 0
-    cfg = TrainConfig.for_model(model="fastgan", data=str(ds), out=str(tmp / "runs"),
-                                resolution=64, batch_size=8, g_width=8, d_width=8, steps=2,
-                                conditional=True, cond_bn=True, sample_every=0)
-    run = train(cfg, progress=False)
+    _, run = tiny_layout_run(tmp)
     state = load_checkpoint(list_checkpoints(run)[-1])
     g = torch.Generator().manual_seed(0)
     for net in ("G", "G_ema"):

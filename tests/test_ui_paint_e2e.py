@@ -17,7 +17,6 @@ import io
 import os
 import re
 import shutil
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from PIL import Image
 
 from landgan.sketch import PALETTE
 from landgan.ui.paint import BRUSH_PX, SKETCH_SIDE
+from conftest import free_port
 
 pytest.importorskip("gradio", reason="the UI needs gradio: pip install -e '.[ui]'")
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
@@ -39,12 +39,6 @@ pytestmark = [  # Gradio's queue calls pandas APIs that pandas 3 deprecates: not
 ]
 WATER = PALETTE["water"]
 IMAGES = 8  # per Generate: the reading is their mean, so one odd picture does not decide it
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
