@@ -72,11 +72,33 @@ def test_the_latent_picks_among_the_nearest_maps_and_the_request_is_met():
     assert torch.allclose(out.mean(1), c, atol=1e-4)
     assert torch.equal(G(z, c), G(z, c))  # the same latent keeps its layout
     assert len({tuple(row.round(decimals=4).tolist()) for row in out.flatten(1)}) == 8
-    near = (bank.view(40, 16, 5).mean(1) - c[0]).abs().sum(1).argsort()[:8]
+    near = (bank.view(40, 16, 5).mean(1) - c[0]).abs().sum(1).argsort()[: G.pool]
     picked = G.layouts(z[:1], c[:1]).view(16, 5)
     assert any(torch.allclose(picked, fit_layout(bank.view(40, 16, 5)[i:i + 1], c[:1])[0])
                for i in near)
     assert LayoutGenerator(_Echo(), bank[:3], 5).choices == 3
+
+
+def test_a_wider_pool_gives_a_request_more_varied_maps():
+    """The candidates are the most varied of the pool nearest the request: where the maps
+    nearest in composition all share one arrangement, a wider pool brings in others."""
+    g = torch.Generator().manual_seed(3)
+    water, sky = torch.tensor([0, 0, 0, 1.0, 0]), torch.tensor([1.0, 0, 0, 0, 0])
+    half = lambda rows: torch.stack([water if rows(i // 4, i % 4) else sky for i in range(16)])
+    kinds = [half(lambda r, c: r >= 2), half(lambda r, c: c < 2), half(lambda r, c: c >= 2)]
+    # 40 maps of water below, exactly half water; the side-by-side kinds a little further off
+    bank = torch.cat([kinds[0].repeat(40, 1, 1)] + [k.repeat(10, 1, 1) for k in kinds[1:]])
+    bank = bank + 0.01 * torch.rand(bank.shape, generator=g) * torch.arange(len(bank))[:, None, None] / 60
+    bank = (bank / bank.sum(2, keepdim=True)).flatten(1)
+    c = torch.tensor([[0.5, 0, 0, 0.5, 0]])
+    z = torch.tensor([[a, b, d, 0.0] for a in (-1.0, 1.0) for b in (-1.0, 1.0) for d in (-1.0, 1.0)])
+
+    def kinds_drawn(pool):
+        maps = LayoutGenerator(_Echo(), bank, 5, choices=8, pool=pool).layouts(z, c.repeat(8, 1))
+        cells = maps.view(8, 16, 5)[:, :, 3] > 0.5  # where the water is
+        return len({tuple(m.tolist()) for m in cells})
+
+    assert kinds_drawn(8) == 1 and kinds_drawn(64) == 3
 
 
 def test_spatial_modulation_acts_where_the_map_changed():
