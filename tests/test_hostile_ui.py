@@ -210,7 +210,8 @@ class UI:
         with self.log.open("w") as log:  # the child writes through its own copy
             # start_process: Ctrl-C must reach the server even from a background test run
             self.proc = start_process(
-                [sys.executable, "-m", "landgan", "ui", "--runs", str(runs), "--port", str(port)],
+                [sys.executable, "-m", "landgan", "ui", "--runs", str(runs), "--port", str(port),
+                 "--no-shipped"],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
         self.url = f"http://127.0.0.1:{port}"
         try:

@@ -43,7 +43,7 @@ def server(tmp_path_factory):
 
     runs = os.environ.get("LANDGAN_UI_RUNS")
     runs = Path(runs) if runs else tiny_runs(tmp_path_factory)
-    demo = serve(runs, port=free_port(), block=False, quiet=True)
+    demo = serve(runs, port=free_port(), block=False, quiet=True, shipped=False)
     ckpt = COND if "LANDGAN_UI_RUNS" not in os.environ else demo.landgan_engine.checkpoints()[0]
     yield demo.local_url, runs, ckpt
     demo.close()
@@ -186,7 +186,7 @@ def test_api_refuses_bad_input_and_keeps_serving(server):
 
     url, runs, ckpt = server
     with pytest.raises(UserError, match="the port is in use; choose another --port"):
-        serve(runs, port=urlparse(url).port, block=False, quiet=True)
+        serve(runs, port=urlparse(url).port, block=False, quiet=True, shipped=False)
     client = Client(url, verbose=False)
     sliders = [20] * 5 + [0] * 7
     for args, msg in [((ckpt, 0, 0, 65, 1), "number of images must be between 1 and 64, got 65"),

@@ -117,7 +117,7 @@ def _run_export(args) -> None:
 def _run_ui(args) -> None:
     from landgan import ui  # start-up cost: Gradio, and only this verb needs it
 
-    ui.serve(args.runs, args.host, args.port, device=args.device)
+    ui.serve(args.runs, args.host, args.port, device=args.device, shipped=not args.no_shipped)
 
 
 RUN = {"prepare": _run_prepare, "train": _run_train, "generate": _run_generate,

@@ -151,6 +151,8 @@ def add_ui(sub) -> None:
                    "this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--no-shipped", action="store_true", help="offer only the checkpoints "
+                   "under --runs, not the models shipped with landgan")
 
 
 # Each verb's one-line help, shown by ``landgan --help`` without building its arguments.

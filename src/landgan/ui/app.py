@@ -173,10 +173,10 @@ class Handlers:
         return str(path), str(path)
 
 
-def build_app(runs: str | Path = "runs", device: str = "cpu"):
+def build_app(runs: str | Path = "runs", device: str = "cpu", shipped: bool = True):
     """The Gradio Blocks app over the shipped models and the checkpoints in ``runs`` (not
     launched, no queue yet); ``runs`` may be missing when a shipped model is installed."""
-    engine = Engine(runs, device, shipped=installed_models())
+    engine = Engine(runs, device, shipped=installed_models() if shipped else {})
     if not engine.shipped and not engine.checkpoints():
         raise UserError(f"no checkpoints under {runs} (expected {runs}/RUN/checkpoints/*.pt); "
                         "train one with landgan train")
@@ -234,19 +234,20 @@ def installed_models() -> dict[str, Path]:
 
 def serve(runs: str | Path = "runs", host: str = "127.0.0.1", port: int = 7860,
           device: str = "cpu", concurrency: int = 1, max_queue: int = 16, block: bool = True,
-          quiet: bool = False):
+          quiet: bool = False, shipped: bool = True):
     """Build the app and serve it on ``host:port`` (no share link, no analytics).
 
     Requests wait in a queue of at most ``max_queue`` events, ``concurrency`` of them
     generating at a time; beyond that the browser is told the queue is full, so load
     costs waiting time, not memory. With ``block=False`` it returns the running app
-    (call ``.close()`` on it; its temporary folder goes at exit). Blocking, it stops on
+    (call ``.close()`` on it; its temporary folder goes at exit). ``shipped=False`` offers
+    the runs folder's checkpoints alone. Blocking, it stops on
     Ctrl-C, SIGTERM or SIGHUP and removes its temporary folder, and cuts every line the
     process prints to :data:`~landgan.ui.server.LOG_LINE_CHARS` characters.
     """
     port = validate_port(port)
     with stop_on_signals(), ShortLines.installed(enabled=block):
-        demo = build_app(runs, device)
+        demo = build_app(runs, device, shipped)
         try:
             _launch(demo, runs, host, port, concurrency, max_queue)
         except BaseException:
