@@ -63,3 +63,11 @@ def test_a_layout_model_with_damaged_maps_is_refused(tmp_path, capsys, bank, wei
     with pytest.raises(Exception) as e:
         composer_maps({"layout_bank": bank, "layout_weights": weights}, 80)
     assert fragment in str(e.value) and type(e.value).__name__ == "UserError"
+
+
+def test_no_ema_on_a_model_file_says_what_it_holds(tmp_path, capsys):
+    from landgan.modelfile import save_model_file
+
+    f = save_model_file(tmp_path / "m.safetensors", {"w": torch.zeros(2)}, CFG, 1)
+    assert main(["generate", str(f), "--no-ema", "--out", str(tmp_path / "x.png")]) == 2
+    _one_line(capsys, "holds only the EMA generator")

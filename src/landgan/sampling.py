@@ -42,6 +42,9 @@ def load_generator(ckpt: str | Path, device: str | torch.device = "cpu", ema: bo
     state = load_state(ckpt, "cpu")
     cfg = TrainConfig.from_dict(state["config"])
     key = "G_ema" if ema and "G_ema" in state["models"] else "G"
+    if key not in state["models"]:  # a model file keeps the EMA generator alone
+        raise UserError(f"{ckpt} holds only the EMA generator; --no-ema needs a training "
+                        "checkpoint, which keeps the raw one too")
     try:
         G = build_generator(cfg, state["models"][key])
         G.load_state_dict(state["models"][key])
