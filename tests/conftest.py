@@ -235,3 +235,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# Gradio's queue calls pandas APIs that pandas 3 deprecates: not ours to fix
+GRADIO_WARNINGS = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
+                   pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+
+
+def browser_or_skip():
+    """(Playwright's sync API, the Chromium binary) for a browser test module, which is
+    skipped with the reason when Gradio, Playwright or Debian's Chromium is missing
+    (``$LANDGAN_CHROMIUM`` names another binary; Playwright's own download is never used)."""
+    import shutil
+
+    pytest.importorskip("gradio", reason="the UI needs gradio: pip install -e '.[ui]'")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    chromium = (os.environ.get("LANDGAN_CHROMIUM") or shutil.which("chromium")
+                or "/usr/bin/chromium")
+    if not Path(chromium).is_file():
+        pytest.skip(f"no Chromium at {chromium} (apt-get install chromium, or set "
+                    "$LANDGAN_CHROMIUM)", allow_module_level=True)
+    return sync_api, chromium

@@ -17,7 +17,7 @@ from landgan.models.layout import LayoutGenerator, cover_bank, layout_names
 from landgan.composer import draw_conditions, layout_request, stored_conditions
 from landgan.sampling import load_generator, sample_images
 from landgan.shipped import SHIPPED, resolve_model
-from landgan.sketch import PALETTE, STARTING_SKETCHES, paint_cells, sketch_cells
+from landgan.sketch import PALETTE, STARTING_SKETCHES, sketch_cells
 from landgan.train.evaluator import TrainingEvaluator
 
 from conftest import blobs, tiny_layout_run
@@ -54,11 +54,13 @@ def test_sketch_transparent_pixels_are_sky_and_far_colours_name_the_palette():
 
 
 def test_starting_sketches_draw_back_to_themselves():
+    from landgan.ui.cells import map_picture  # the UI's, with the labeller behind it
+
     for make in STARTING_SKETCHES.values():
         img = make(64)
         cells = sketch_cells(img, ELEMS, 4)
-        # each cell drawn as the mix of its colours; a pure cell is its brush colour
-        back = paint_cells(cells, ELEMS, 4, 64)
+        # drawn back as the Paint tab draws a map: a pure cell is its brush colour
+        back = map_picture(cells, ELEMS, 4, PALETTE, 64)
         pure = cells.view(16, 5).max(1).values == 1
         assert back.shape == (64, 64, 3) and pure.any()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -20,20 +19,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import free_port
+from conftest import GRADIO_WARNINGS, browser_or_skip, free_port
 from test_ui import COND, gif_length, tiny_runs
 
-pytest.importorskip("gradio", reason="the UI needs gradio: pip install -e '.[ui]'")
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-CHROMIUM = os.environ.get("LANDGAN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-if not Path(CHROMIUM).is_file():
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set $LANDGAN_CHROMIUM)",
-                allow_module_level=True)
+sync_api, CHROMIUM = browser_or_skip()
 LOCAL = {"127.0.0.1", "localhost"}
-pytestmark = [  # Gradio's queue calls pandas APIs that pandas 3 deprecates: not ours to fix
-    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = GRADIO_WARNINGS
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,18 +24,10 @@ from PIL import Image
 
 from landgan.sketch import PALETTE
 from landgan.ui.paint import BRUSH_PX, SKETCH_SIDE
-from conftest import free_port
+from conftest import GRADIO_WARNINGS, browser_or_skip, free_port
 
-pytest.importorskip("gradio", reason="the UI needs gradio: pip install -e '.[ui]'")
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-CHROMIUM = os.environ.get("LANDGAN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-if not Path(CHROMIUM).is_file():
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set $LANDGAN_CHROMIUM)",
-                allow_module_level=True)
-pytestmark = [  # Gradio's queue calls pandas APIs that pandas 3 deprecates: not ours to fix
-    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+sync_api, CHROMIUM = browser_or_skip()
+pytestmark = GRADIO_WARNINGS
 WATER = PALETTE["water"]
 IMAGES = 8  # per Generate: the reading is their mean, so one odd picture does not decide it
 

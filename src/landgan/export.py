@@ -23,9 +23,7 @@ from landgan.config import TrainConfig
 from landgan.errors import UserError
 from landgan.files import replacing
 from landgan.modelfile import save_model_file, source_commit
-from landgan.models.layout import layout_of
-from landgan.composer import composer_maps
-from landgan.sampling import load_generator, load_state
+from landgan.sampling import load_generator
 
 FORMATS = ("onnx", "torchscript", "safetensors")
 
@@ -67,21 +65,22 @@ def export_model_file(ckpt, out: Path, ema: bool = True, half: bool = False,
     """A landgan model file (:mod:`landgan.modelfile`) of the checkpoint's generator: its
     weights, config, condition bank (a layout model's maps and weights), and the command
     and commit that made the file."""
-    state = load_state(ckpt)
+    # One load: the checks a user of the file will meet, and for a layout model its set
+    # of maps as the generator draws with them (chosen from an older checkpoint's sample).
+    G, _, state = load_generator(ckpt, "cpu", ema, with_state=True)
     key = "G_ema" if ema and "G_ema" in state["models"] else "G"
-    extra = {k: state.get(k) for k in ("condition_bank", "layout_bank", "layout_weights")}
-    G = load_generator(ckpt, "cpu", ema)[0]  # the checks a user of the file will meet
     cfg = TrainConfig.from_dict(state["config"])
-    if layout_of(cfg.condition_names) is not None:  # the maps stand for the sample
-        extra["layout_bank"], extra["layout_weights"] = composer_maps(state)
-        extra["condition_bank"] = None
+    if "layout_grid" in state:  # the maps stand for the sample
+        extra = {"layout_bank": state["layout_bank"], "layout_weights": state["layout_weights"]}
+    else:
+        extra = {"condition_bank": state.get("condition_bank")}
     made_by = dict(state.get("made_by") or {})
     made_by.setdefault("trained_with", training_command(cfg))
     made_by.update(exported_with=command or "landgan.export.export()", commit=source_commit(),
                    source_step=str(state["step"]),
                    weights="G_ema" if key == "G_ema" else "G (raw, not EMA)")
     settings = {}
-    if extra["layout_bank"] is not None:  # how it draws its maps, fixed in the file
+    if "layout_bank" in extra:  # how it draws its maps, fixed in the file
         settings = {"layout_choices": G.choices, "layout_pool": G.pool}
     return save_model_file(out, state["models"][key], state["config"], state["step"], extra,
                            made_by, half, settings)

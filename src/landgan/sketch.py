@@ -91,17 +91,6 @@ def sketch_cells(image: np.ndarray, elements: list[str], grid: int) -> torch.Ten
     return torch.from_numpy(np.concatenate(cells))
 
 
-def paint_cells(cells: torch.Tensor | np.ndarray, elements: list[str], grid: int,
-                size: int = 64) -> np.ndarray:
-    """A layout (grid * grid * K,) drawn back as a ``size`` px picture: each cell filled
-    with the palette colours mixed by its fractions (to show a map or a reading)."""
-    f = np.asarray(cells, np.float32).reshape(grid, grid, len(elements))
-    colours = np.array([PALETTE[e] for e in elements], np.float32)
-    small = (f @ colours).clip(0, 255).astype(np.uint8)  # (grid, grid, 3)
-    reps = -(-size // grid)
-    return np.repeat(np.repeat(small, reps, 0), reps, 1)[:size, :size]
-
-
 def _bands(size: int, bands: list[tuple[str, float]]) -> np.ndarray:
     """A sketch of horizontal bands, top to bottom, each (element, share of the height)."""
     out = np.empty((size, size, 3), np.uint8)

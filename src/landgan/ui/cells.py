@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from landgan.data.synthetic import ELEMENTS
 from landgan.metrics.photo_labeller import composition_maps
+from landgan.models.layout import pool_maps
 
 PICTURE_SIDE = 160  # px of a map drawn as a picture: a few cells, so it stays small
 GRID_LINE = (255, 255, 255)  # between cells, so a cell's stripes read as one cell
@@ -29,9 +29,7 @@ def map_reader(names: list[str], grid: int):
 
     def read(images: np.ndarray) -> np.ndarray:
         maps = torch.from_numpy(composition_maps(images)[:, order])  # (N, K, 8, 8)
-        # adaptive pooling is the plain area mean when the grid divides the labeller's 8
-        cells = F.adaptive_avg_pool2d(maps, grid)  # (N, K, g, g)
-        return cells.permute(0, 2, 3, 1).flatten(1).numpy()
+        return pool_maps(maps, grid).numpy()  # as `label --layout` pools them
     return read
 
 
