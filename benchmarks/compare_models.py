@@ -1,9 +1,10 @@
-"""Every model of the report on real photos, for the same CPU budget: docs/models.md.
+"""Every model of the report on real photos, for the same CPU budget (docs/models.md).
 
 Prepares ``--data`` at 64 px (and 128 px for StackGAN stage II), holds out a random
 ``--held-out`` images, trains each model for ``--minutes`` on the rest, then scores
 ``--n-eval`` generated images against the held-out photos with KID and FID (FID Inception
-features) and saves a sample grid per model.
+features). Prints the table as markdown and saves a sample grid per model under
+``--grids``; it writes nothing into docs/ (the page there is edited by hand from the table).
 
     python benchmarks/compare_models.py [--data ../shared/data/landscapes] [--minutes 2.5]
 """
@@ -67,10 +68,11 @@ def main() -> None:
     ap.add_argument("--held-out", type=int, default=500)
     ap.add_argument("--n-eval", type=int, default=300, help="generated images scored per model")
     ap.add_argument("--work", default="/tmp/landgan-compare")
-    ap.add_argument("--out", default=str(REPO / "docs/models.md"))
+    ap.add_argument("--grids", default="", help="folder for the sample grids (default: WORK/grids)")
     ap.add_argument("--json", help="also write the score rows as JSON (for landgan evaluate --table)")
     args = ap.parse_args()
-    work, docs = Path(args.work), Path(args.out).parent
+    work = Path(args.work)
+    grids = Path(args.grids) if args.grids else work / "grids"
     work.mkdir(parents=True, exist_ok=True)
     ext = load_feature_extractor()
     rows, stage1 = [], ""
@@ -84,19 +86,19 @@ def main() -> None:
         fn = lambda n, s: sample_images(G, cfg, n, s)
         score = evaluate_model(fn, held, ext, n=args.n_eval, metrics=("fid", "kid"),
                                dataset=Path(args.data).name, model=model, resolution=res)
-        grid = docs / "models" / f"{model}.png"
+        grid = grids / f"{model}.png"
         save_grid(sample_images(G, cfg, 36, seed=0), grid)
-        rows.append((model, r, score, grid.relative_to(docs)))
+        rows.append((model, r, score, grid))
         print(model, r["steps"], f"{r['ips']:.1f} img/s", f"KID {score['kid_mean']:.4f}",
               f"FID {score['fid']:.1f}", flush=True)
-    write_table(rows, args, Path(args.out))
+    print_table(rows, args)
     if args.json:  # rows for `landgan evaluate ROWS.json --table`, the report's Table 3
         Path(args.json).write_text(json.dumps([s for _, _, s, _ in rows], indent=1, default=float))
 
 
-def write_table(rows, args, out: Path) -> None:
+def print_table(rows, args) -> None:
+    """The comparison as a markdown paragraph and table, with each model's grid path."""
     lines = [
-        "# The report's models, compared on real photos",
         "",
         f"Produced by `python benchmarks/compare_models.py --minutes {args.minutes} "
         f"--n-eval {args.n_eval}` on a {torch.get_num_threads()}-thread CPU. Data: "
@@ -114,8 +116,7 @@ def write_table(rows, args, out: Path) -> None:
         lines.append(f"| {model} | {r['res']} | {r['steps']} | {r['ips']:.1f} | "
                      f"{1000 * s['kid_mean']:.1f} ± {1000 * s['kid_std']:.1f} | {s['fid']:.1f} | "
                      f"![{model}]({grid}) |")
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

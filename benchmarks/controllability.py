@@ -1,4 +1,4 @@
-"""Does a conditional model draw what it is asked for?  (results: docs/control.md)
+"""Does a conditional model draw what it is asked for?  (results: docs/composition.md)
 
 Classes (``--class-ckpt``, a model trained with --conditional on photo categories): a scene
 classifier is trained here on 80% of the real labelled photos (its held-out accuracy on the
@@ -170,7 +170,7 @@ def photo_part(args, extractor) -> None:
           f"one generated image per request\n\n| | MAE | " + " | ".join(ELEMENTS) + " |\n"
           + "|---" * (len(ELEMENTS) + 2) + f"|\n| requested vs read | **{mae:.3f}** | "
           + " | ".join(f"{v:.3f}" for v in per) + " |")
-    if args.best_of > 1:  # a reader the choice did not use, however rough (docs/control.md)
+    if args.best_of > 1:  # a reader the choice did not use, however rough (docs/composition.md)
         plain = sampler(G, cfg)
         rules = lambda x: estimate_with("rules", x)
         for name, fn in (("plain", plain), (f"best of {args.best_of}", sample)):

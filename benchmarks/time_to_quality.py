@@ -10,8 +10,9 @@ After every chunk the run's generator (G_ema; the report preset keeps none, so i
 itself) is scored with KID and FID against held-out images never trained on: photos split
 off ``--photos``, or procedural scenes from seeds training never used with ``--photos
 synthetic``. ``--amp`` defaults to off, so the figures hold on CPUs without native bf16.
-Prints a markdown table, writes a PNG plot of KID against CPU-minutes and, with
-``--grids``, each recipe's final samples.
+Prints a markdown table and, when asked, a plot of KID against CPU-minutes (``--plot``,
+matplotlib) and each recipe's final samples (``--grids``). It writes nothing into docs/
+unless given a path there.
 
     python benchmarks/time_to_quality.py --recipes dcgan4,fastgan --cpu-minutes 30
     python benchmarks/time_to_quality.py --recipes dcgan5,fastgan --resolution 128 --cpu-minutes 60 --parallel
@@ -30,7 +31,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 import torch
 
@@ -44,6 +44,7 @@ from landgan.grid import save_grid
 from landgan.metrics.inception import load_feature_extractor
 from landgan.metrics.scores import fid_from_features, kid
 from landgan.sampling import load_generator, sample_images
+from plots import kid_plot, require_matplotlib
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = {  # name -> landgan train flags
@@ -66,7 +67,6 @@ RECIPES = {  # name -> landgan train flags
     "fastgan-ct": ["--model", "fastgan", "--preset", "fast", "--batch-size", "16",
                    "--diffaug", "color,translation"],
 }
-COLOURS = [(200, 60, 40), (30, 90, 200), (40, 150, 60), (150, 60, 170)]
 
 
 def split_photos(photos: Path, work: Path, held_out: int, res: int) -> tuple[Path, np.ndarray]:
@@ -152,36 +152,6 @@ def score(run: Path, real_feats: np.ndarray, extractor, n: int, grid: Path | Non
             "fid": fid_from_features(real_feats, fake)}
 
 
-def plot(rows: list[dict], path: Path, size=(640, 420), pad=60) -> None:
-    """KID vs CPU-minutes, one line per recipe (drawn with Pillow: no plotting dependency)."""
-    img = Image.new("RGB", size, "white")
-    d = ImageDraw.Draw(img)
-    w, h = size[0] - 2 * pad, size[1] - 2 * pad
-    xmax = max(r["cpu_min"] for r in rows) * 1.05
-    ymax = max(r["kid"] for r in rows) * 1.1
-    to_xy = lambda x, y: (pad + x / xmax * w, pad + h - y / ymax * h)
-    d.line([to_xy(0, 0), to_xy(xmax, 0)], fill="black")
-    d.line([to_xy(0, 0), to_xy(0, ymax)], fill="black")
-    for frac in (0.25, 0.5, 0.75, 1.0):
-        x, y = to_xy(xmax * frac, 0)
-        d.text((x - 10, y + 6), f"{xmax * frac:.0f}", fill="black")
-        x, y = to_xy(0, ymax * frac)
-        d.text((6, y - 6), f"{ymax * frac:.3f}", fill="black")
-    d.text((pad + w // 2 - 60, size[1] - 25), "CPU-minutes (training)", fill="black")
-    d.text((10, 15), "KID vs held-out images (lower is better)", fill="black")
-    for i, recipe in enumerate(dict.fromkeys(r["recipe"] for r in rows)):
-        colour = COLOURS[i % len(COLOURS)]
-        pts = [to_xy(r["cpu_min"], r["kid"]) for r in rows if r["recipe"] == recipe]
-        if len(pts) > 1:
-            d.line(pts, fill=colour, width=3)
-        for x, y in pts:
-            d.ellipse([x - 4, y - 4, x + 4, y + 4], fill=colour)
-        label = " ".join(RECIPES[recipe])
-        d.text((size[0] - 10 - int(d.textlength(label)), 20 + 16 * i), label, fill=colour)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-
-
 def held_out_data(args, work: Path) -> tuple[str, np.ndarray]:
     """(training data for --data, held-out uint8 images it never sees)."""
     if args.photos == "synthetic":
@@ -214,10 +184,21 @@ def main() -> None:
     ap.add_argument("--n-eval", type=int, default=1000, help="generated images per evaluation")
     ap.add_argument("--recipes", default="dcgan4,fastgan", help=f"from: {', '.join(RECIPES)}")
     ap.add_argument("--amp", default="off", help="--amp for training (off: float32 everywhere)")
-    ap.add_argument("--plot", default=str(REPO / "docs/time_to_quality.png"))
+    ap.add_argument("--plot", default="", help="draw KID against CPU-minutes into this PNG "
+                    "(needs the bench extra; no plot unless asked)")
+    ap.add_argument("--replot", default="", metavar="ROWS_JSON",
+                    help="only draw --plot from the rows a run wrote with --json (no training)")
     ap.add_argument("--grids", default="", help="folder for each recipe's final 64 samples")
     ap.add_argument("--json", default="", help="also write the rows here")
     args = ap.parse_args()
+    if args.plot:
+        require_matplotlib()  # now, not after the hours of training
+    if args.replot:
+        if not args.plot:
+            raise SystemExit("--replot draws into --plot: give both")
+        kid_plot(json.loads(Path(args.replot).read_text()), Path(args.plot))
+        print(f"plot: {args.plot}")
+        return
     work = Path(tempfile.mkdtemp(prefix="landgan-ttq-"))
     train_data, held = held_out_data(args, work)
     torch.set_num_threads(args.score_threads)
@@ -258,8 +239,9 @@ def report(args, rows: list[dict], recipes: list[str]) -> None:
         print(f"\nat the budget: KID {other} / KID {base} = "
               f"{last[other]['kid'] / last[base]['kid']:.2f}, FID {other} / FID {base} = "
               f"{last[other]['fid'] / last[base]['fid']:.2f}")
-    plot(rows, Path(args.plot))
-    print(f"plot: {args.plot}")
+    if args.plot:
+        kid_plot(rows, Path(args.plot))
+        print(f"plot: {args.plot}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

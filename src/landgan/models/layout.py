@@ -3,7 +3,7 @@
 A composition request (fractions of sky, mountain, snow, water, vegetation) says nothing
 about where the water goes, and a generator conditioned on the fractions alone leaves
 that to its latent: blind judges saw each latent keep its layout whatever was asked
-(docs/control.md). A layout model is instead trained on a coarse map of each photo,
+(docs/composition.md). A layout model is instead trained on a coarse map of each photo,
 ``grid`` x ``grid`` cells of element fractions (``landgan label --layout``: the photo
 labeller's per-location map, pooled), flattened cell by cell into the condition vector,
 so the condition names are ``element@rRcC``. Its first layer sees the map, and D's
