@@ -29,9 +29,11 @@ from landgan.train.gan import GANTrainer
 
 def pixel_fd(a: np.ndarray, b: np.ndarray) -> float:
     """Frechet distance of 8x8x3 downsampled pixels (uint8 NHWC inputs)."""
+
     def feats(x):
         t = torch.as_tensor(x).permute(0, 3, 1, 2).float() / 255
         return F.adaptive_avg_pool2d(t, 8).flatten(1).double().numpy()
+
     fa, fb = feats(a), feats(b)
     m1, m2, s1, s2 = fa.mean(0), fb.mean(0), np.cov(fa, rowvar=False), np.cov(fb, rowvar=False)
     covmean = linalg.sqrtm(s1 @ s2).real
@@ -39,9 +41,16 @@ def pixel_fd(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run(balance: str, lr_mult: float, args, data) -> dict:
-    cfg = TrainConfig(model="dcgan4", resolution=args.resolution, batch_size=64,
-                      d_width=args.d_width, lr_d=2e-4 * lr_mult, balance=balance, seed=1,
-                      device=args.device).validated()
+    cfg = TrainConfig(
+        model="dcgan4",
+        resolution=args.resolution,
+        batch_size=64,
+        d_width=args.d_width,
+        lr_d=2e-4 * lr_mult,
+        balance=balance,
+        seed=1,
+        device=args.device,
+    ).validated()
     tr = GANTrainer(cfg, torch.device(args.device))
     rng = np.random.default_rng(0)
     order = [np.sort(rng.choice(len(data), 64, replace=False)) for _ in range(args.steps * 3)]
@@ -55,12 +64,15 @@ def run(balance: str, lr_mult: float, args, data) -> dict:
         g_losses.append(float(s["loss/g"]))
     half = args.steps // 2
     fake = sample_images(tr.G_ema, cfg, 1000, seed=5)
-    return {"balance": balance, "d_updates": tr.d_updates,
-            "D logit margin real-fake (2nd half)": np.mean(margins[len(margins) // 2:]),
-            "G loss (2nd half)": np.mean(g_losses[half:]),
-            "pixel FD (lower better)": pixel_fd(fake, data.images[-1000:]),
-            "sample diversity (pixel std across samples)": float(fake.reshape(1000, -1).std(0).mean()),
-            "minutes": (time.perf_counter() - t0) / 60}
+    return {
+        "balance": balance,
+        "d_updates": tr.d_updates,
+        "D logit margin real-fake (2nd half)": np.mean(margins[len(margins) // 2 :]),
+        "G loss (2nd half)": np.mean(g_losses[half:]),
+        "pixel FD (lower better)": pixel_fd(fake, data.images[-1000:]),
+        "sample diversity (pixel std across samples)": float(fake.reshape(1000, -1).std(0).mean()),
+        "minutes": (time.perf_counter() - t0) / 60,
+    }
 
 
 def main() -> None:
@@ -74,8 +86,10 @@ def main() -> None:
     data = make_synthetic_dataset(4096, args.resolution, seed=0)
     for mult in map(float, args.lr_mults.split(",")):
         rows = [run(b, mult, args, data) for b in ("off", "adaptive")]
-        print(f"\nDCGAN, {args.resolution} px, D width {args.d_width} (G 64), lr_D = {mult:g} x "
-              f"lr_G, {args.steps} steps, {args.device}")
+        print(
+            f"\nDCGAN, {args.resolution} px, D width {args.d_width} (G 64), lr_D = {mult:g} x "
+            f"lr_G, {args.steps} steps, {args.device}"
+        )
         print("| metric | fixed 1:1 | adaptive |\n|---|---|---|")
         for k in rows[0]:
             if k != "balance":

@@ -49,15 +49,22 @@ def split(src: Path, work: Path, res: int, held_out: int) -> tuple[Path, Path]:
 
 def train_model(model: str, data: Path, runs: Path, minutes: float, stage1: str = "") -> dict:
     res = 128 if model == "stackgan" else 64
-    cfg = TrainConfig.for_model(model=model, data=str(data), resolution=res, out=str(runs),
-                                steps=0, minutes=minutes, sample_every=0, ckpt_every=0,
-                                stage1=stage1)
+    cfg = TrainConfig.for_model(
+        model=model,
+        data=str(data),
+        resolution=res,
+        out=str(runs),
+        steps=0,
+        minutes=minutes,
+        sample_every=0,
+        ckpt_every=0,
+        stage1=stage1,
+    )
     t0 = time.perf_counter()
     run = train(cfg, progress=False)
     secs = time.perf_counter() - t0
     state = load_checkpoint(list_checkpoints(run)[-1])
-    return {"run": run, "res": res, "steps": state["step"],
-            "ips": state["counters"]["nimg"] / secs}
+    return {"run": run, "res": res, "steps": state["step"], "ips": state["counters"]["nimg"] / secs}
 
 
 def main() -> None:
@@ -69,7 +76,9 @@ def main() -> None:
     ap.add_argument("--n-eval", type=int, default=300, help="generated images scored per model")
     ap.add_argument("--work", default="/tmp/landgan-compare")
     ap.add_argument("--grids", default="", help="folder for the sample grids (default: WORK/grids)")
-    ap.add_argument("--json", help="also write the score rows as JSON (for landgan evaluate --table)")
+    ap.add_argument(
+        "--json", help="also write the score rows as JSON (for landgan evaluate --table)"
+    )
     args = ap.parse_args()
     work = Path(args.work)
     grids = Path(args.grids) if args.grids else work / "grids"
@@ -84,13 +93,27 @@ def main() -> None:
             stage1 = str(r["run"])
         G, cfg = load_generator(r["run"])
         fn = lambda n, s: sample_images(G, cfg, n, s)
-        score = evaluate_model(fn, held, ext, n=args.n_eval, metrics=("fid", "kid"),
-                               dataset=Path(args.data).name, model=model, resolution=res)
+        score = evaluate_model(
+            fn,
+            held,
+            ext,
+            n=args.n_eval,
+            metrics=("fid", "kid"),
+            dataset=Path(args.data).name,
+            model=model,
+            resolution=res,
+        )
         grid = grids / f"{model}.png"
         save_grid(sample_images(G, cfg, 36, seed=0), grid)
         rows.append((model, r, score, grid))
-        print(model, r["steps"], f"{r['ips']:.1f} img/s", f"KID {score['kid_mean']:.4f}",
-              f"FID {score['fid']:.1f}", flush=True)
+        print(
+            model,
+            r["steps"],
+            f"{r['ips']:.1f} img/s",
+            f"KID {score['kid_mean']:.4f}",
+            f"FID {score['fid']:.1f}",
+            flush=True,
+        )
     print_table(rows, args)
     if args.json:  # rows for `landgan evaluate ROWS.json --table`, the report's Table 3
         Path(args.json).write_text(json.dumps([s for _, _, s, _ in rows], indent=1, default=float))
@@ -113,9 +136,11 @@ def print_table(rows, args) -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for model, r, s, grid in rows:
-        lines.append(f"| {model} | {r['res']} | {r['steps']} | {r['ips']:.1f} | "
-                     f"{1000 * s['kid_mean']:.1f} ± {1000 * s['kid_std']:.1f} | {s['fid']:.1f} | "
-                     f"![{model}]({grid}) |")
+        lines.append(
+            f"| {model} | {r['res']} | {r['steps']} | {r['ips']:.1f} | "
+            f"{1000 * s['kid_mean']:.1f} ± {1000 * s['kid_std']:.1f} | {s['fid']:.1f} | "
+            f"![{model}]({grid}) |"
+        )
     print("\n".join(lines))
 
 

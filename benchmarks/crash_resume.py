@@ -28,14 +28,39 @@ from landgan.checkpoint import list_checkpoints, load_checkpoint
 def launch(out: Path, args, first: bool) -> subprocess.Popen:
     common = ["--out", str(out), "--quiet"]
     if first:
-        cmd = ["train", "--data", "synthetic", "--synthetic-count", "256", "--resolution", "32",
-               "--batch-size", "16", "--g-width", "16", "--d-width", "16", "--steps", "100000",
-               "--ckpt-every", str(args.ckpt_every), "--log-every", "1", "--sample-every", "0",
-               "--keep", "3"]
+        cmd = [
+            "train",
+            "--data",
+            "synthetic",
+            "--synthetic-count",
+            "256",
+            "--resolution",
+            "32",
+            "--batch-size",
+            "16",
+            "--g-width",
+            "16",
+            "--d-width",
+            "16",
+            "--steps",
+            "100000",
+            "--ckpt-every",
+            str(args.ckpt_every),
+            "--log-every",
+            "1",
+            "--sample-every",
+            "0",
+            "--keep",
+            "3",
+        ]
     else:
         cmd = ["train", "--resume", "auto"]
-    return subprocess.Popen([sys.executable, "-m", "landgan", *cmd, *common],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "landgan", *cmd, *common],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def newest_step(out: Path) -> int:
@@ -69,16 +94,23 @@ def main() -> None:
                 load_checkpoint(p)
             except Exception:  # noqa: BLE001 -- count any failure to read as torn
                 unreadable += 1
-        logged = [int(m.group(1)) for m in re.finditer(r"^step (\d+) ", (run / "log.txt").read_text(), re.M)]
+        logged = [
+            int(m.group(1))
+            for m in re.finditer(r"^step (\d+) ", (run / "log.txt").read_text(), re.M)
+        ]
         lost.append(max(logged) - newest_step(out))
     final = launch(out, args, first=False)
     time.sleep(3)
     final.send_signal(signal.SIGTERM)
     final.wait(timeout=120)
-    print(f"kills: {args.kills}, resumes that continued training: {survived}/{args.kills - 1}, "
-          f"unreadable checkpoints seen: {unreadable}")
-    print(f"steps lost per kill (last logged - newest checkpoint): max {max(lost)}, "
-          f"mean {sum(lost) / len(lost):.2f} (checkpoint every {args.ckpt_every})")
+    print(
+        f"kills: {args.kills}, resumes that continued training: {survived}/{args.kills - 1}, "
+        f"unreadable checkpoints seen: {unreadable}"
+    )
+    print(
+        f"steps lost per kill (last logged - newest checkpoint): max {max(lost)}, "
+        f"mean {sum(lost) / len(lost):.2f} (checkpoint every {args.ckpt_every})"
+    )
     print(f"final SIGTERM exit code: {final.returncode} (130 = saved and stopped cleanly)")
 
 

@@ -71,8 +71,9 @@ def main() -> None:
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.load on torch >= 2.10
         shipped = torch.jit.load(str(default_weights_path()), map_location="cpu").eval()
     extractor = load_feature_extractor("cpu")
-    images = np.random.default_rng(0).integers(0, 256, (args.batch, args.size, args.size, 3),
-                                               dtype=np.uint8)
+    images = np.random.default_rng(0).integers(
+        0, 256, (args.batch, args.size, args.size, 3), dtype=np.uint8
+    )
     run_shipped = lambda: shipped_features(shipped, images)  # noqa: E731
     run_eager = lambda: extractor.features(images, batch_size=args.batch)  # noqa: E731
 
@@ -82,15 +83,21 @@ def main() -> None:
         times["shipped TorchScript"].append(timed(run_shipped))
         times["eager landgan"].append(timed(run_eager))
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{platform.processor() or platform.machine()}; batch {args.batch} x "
-          f"{args.size}px -> 299px, {args.repeats} timed runs each")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{platform.processor() or platform.machine()}; batch {args.batch} x "
+        f"{args.size}px -> 299px, {args.repeats} timed runs each"
+    )
     for name, ts in times.items():
-        print(f"{name:20s} best {args.batch / min(ts):7.2f} img/s   "
-              f"median {args.batch / statistics.median(ts):7.2f} img/s")
+        print(
+            f"{name:20s} best {args.batch / min(ts):7.2f} img/s   "
+            f"median {args.batch / statistics.median(ts):7.2f} img/s"
+        )
     (a, b) = times.values()
-    print(f"speed-up eager/shipped: best {min(a) / min(b):.2f}x, "
-          f"median {statistics.median(a) / statistics.median(b):.2f}x")
+    print(
+        f"speed-up eager/shipped: best {min(a) / min(b):.2f}x, "
+        f"median {statistics.median(a) / statistics.median(b):.2f}x"
+    )
     print(f"max abs feature difference: {diff:.2e}")
 
 

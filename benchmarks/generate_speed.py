@@ -37,7 +37,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=50)
     args = ap.parse_args()
-    print(f"threads: {torch.get_num_threads()}, onnxruntime {ort.__version__}, median of {args.repeats}")
+    print(
+        f"threads: {torch.get_num_threads()}, onnxruntime {ort.__version__}, median of {args.repeats}"
+    )
     print("| resolution | PyTorch ms/image | onnxruntime ms/image |\n|---|---|---|")
     for res in (64, 128, 256):
         G = build_models("dcgan5", TrainConfig(model="dcgan5", resolution=res).net_args())[0].eval()
@@ -45,8 +47,15 @@ def main() -> None:
         path = Path(tempfile.mkdtemp()) / "g.onnx"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(G, (z,), str(path), input_names=["z"], output_names=["image"],
-                              opset_version=17, dynamo=False)
+            torch.onnx.export(
+                G,
+                (z,),
+                str(path),
+                input_names=["z"],
+                output_names=["image"],
+                opset_version=17,
+                dynamo=False,
+            )
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         with torch.inference_mode():
             pt = latency_ms(lambda: G(z), args.repeats)

@@ -29,6 +29,7 @@ from landgan.metrics.scores import fid_from_features, kid
 from landgan.sampling import load_generator, sample_images
 from landgan.train import get_trainer
 from landgan.train.loop import train
+
 # The held-out split of time_to_quality.py (same photos, same seed), so the GPU figures are
 # scored against exactly the photos the CPU comparison held out.
 from time_to_quality import split_photos
@@ -36,11 +37,13 @@ from time_to_quality import split_photos
 REPO = Path(__file__).resolve().parents[1]
 
 
-def step_speed(res: int, batch: int, amp: str, device: torch.device, steps: int,
-               widths: dict) -> float:
+def step_speed(
+    res: int, batch: int, amp: str, device: torch.device, steps: int, widths: dict
+) -> float:
     """Images/s of the fastgan step at ``batch`` and ``amp`` (after 3 warm-up steps)."""
-    cfg = TrainConfig.for_model(model="fastgan", resolution=res, batch_size=batch, amp=amp,
-                                device=str(device), **widths).validated()
+    cfg = TrainConfig.for_model(
+        model="fastgan", resolution=res, batch_size=batch, amp=amp, device=str(device), **widths
+    ).validated()
     tr = get_trainer("fastgan")(cfg, device)
     real = torch.rand(batch, 3, res, res, device=device) * 2 - 1
     source = lambda i: real
@@ -76,17 +79,30 @@ def main(argv: list[str] | None = None) -> dict:
     speeds = {}
     for batch in map(int, args.batches.split(",")):
         for amp in args.amps.split(","):
-            speeds[(batch, amp)] = step_speed(args.resolution, batch, amp, device,
-                                              args.sweep_steps, widths)
-            print(json.dumps({"batch": batch, "amp": amp, "images_per_s": speeds[(batch, amp)]}),
-                  flush=True)
+            speeds[(batch, amp)] = step_speed(
+                args.resolution, batch, amp, device, args.sweep_steps, widths
+            )
+            print(
+                json.dumps({"batch": batch, "amp": amp, "images_per_s": speeds[(batch, amp)]}),
+                flush=True,
+            )
     batch, amp = max(speeds, key=speeds.get)
     work = Path(tempfile.mkdtemp(prefix="landgan-gpu-"))
     data, held = split_photos(Path(args.photos), work, args.held_out, args.resolution)
-    cfg = TrainConfig.for_model(model="fastgan", data=str(data), resolution=args.resolution,
-                                batch_size=batch, amp=amp, device=str(device), steps=0,
-                                minutes=args.minutes, out=args.out or str(work / "runs"),
-                                sample_every=500, ckpt_every=0, **widths)
+    cfg = TrainConfig.for_model(
+        model="fastgan",
+        data=str(data),
+        resolution=args.resolution,
+        batch_size=batch,
+        amp=amp,
+        device=str(device),
+        steps=0,
+        minutes=args.minutes,
+        out=args.out or str(work / "runs"),
+        sample_every=500,
+        ckpt_every=0,
+        **widths,
+    )
     t0 = time.perf_counter()
     run = train(cfg, progress=False)
     wall = time.perf_counter() - t0
@@ -95,14 +111,25 @@ def main(argv: list[str] | None = None) -> dict:
     real = extractor.features(held, batch_size=50)
     fake = extractor.features(sample_images(G, gcfg, args.n, seed=123), batch_size=50)
     k, ks = kid(real, fake)
-    result = {"batch": batch, "amp": amp, "steps": int(state["step"]), "train_s": round(wall, 1),
-              "images_per_s": state["step"] * batch / wall, "kid": k, "kid_std": ks,
-              "fid": fid_from_features(real, fake), "n": args.n, "held_out": len(held),
-              "run": str(run)}
+    result = {
+        "batch": batch,
+        "amp": amp,
+        "steps": int(state["step"]),
+        "train_s": round(wall, 1),
+        "images_per_s": state["step"] * batch / wall,
+        "kid": k,
+        "kid_std": ks,
+        "fid": fid_from_features(real, fake),
+        "n": args.n,
+        "held_out": len(held),
+        "run": str(run),
+    }
     print(json.dumps(result))
-    print(f"\n| batch | precision | steps | images/s | KID×1000 | FID (n={args.n}) |\n|---|---|---|---|---|---|\n"
-          f"| {batch} | {amp} | {result['steps']} | {result['images_per_s']:.0f} | "
-          f"{k * 1000:.1f} ± {ks * 1000:.1f} | {result['fid']:.1f} |")
+    print(
+        f"\n| batch | precision | steps | images/s | KID×1000 | FID (n={args.n}) |\n|---|---|---|---|---|---|\n"
+        f"| {batch} | {amp} | {result['steps']} | {result['images_per_s']:.0f} | "
+        f"{k * 1000:.1f} ± {ks * 1000:.1f} | {result['fid']:.1f} |"
+    )
     return result
 
 

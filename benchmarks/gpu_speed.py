@@ -46,8 +46,9 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     variants = dict(VARIANTS)
     if args.compile:
-        variants["bf16, channels-last, torch.compile"] = dict(amp="bf16", channels_last=True,
-                                                              compile=True)
+        variants["bf16, channels-last, torch.compile"] = dict(
+            amp="bf16", channels_last=True, compile=True
+        )
     print(f"{torch.cuda.get_device_name()} | torch {torch.__version__}\n")
     print("| dcgan5, batch 64 | 64 px images/s | 128 px images/s |\n|---|---|---|")
     for name, ov in variants.items():

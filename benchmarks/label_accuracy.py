@@ -62,13 +62,24 @@ def judges_agreement(csv_path: Path, split: str | None) -> tuple[np.ndarray, int
 
 
 def judged_tables(csv_path: Path, data: Path) -> None:
-    header = "| estimator | photos | " + " | ".join(ELEMENTS) + " | mean |\n" + "|---" * (len(ELEMENTS) + 3) + "|"
+    header = (
+        "| estimator | photos | "
+        + " | ".join(ELEMENTS)
+        + " | mean |\n"
+        + "|---" * (len(ELEMENTS) + 3)
+        + "|"
+    )
     for split in ("eval", "fit"):
         paths, truth = read_judged(csv_path, split)
         native = [load_photo(data / p) for p in paths]
-        small = [np.asarray(Image.fromarray(im).resize((64, 64), Image.Resampling.LANCZOS)) for im in native]
+        small = [
+            np.asarray(Image.fromarray(im).resize((64, 64), Image.Resampling.LANCZOS))
+            for im in native
+        ]
         note = " (the photo head was fitted to these: optimistic)" if split == "fit" else ""
-        print(f"\n## judged `{split}` photos: MAE per element against the main pass{note}\n\n{header}")
+        print(
+            f"\n## judged `{split}` photos: MAE per element against the main pass{note}\n\n{header}"
+        )
         for name in ESTIMATORS:
             for tag, images in (("native", native), ("64 px", small)):
                 print(row(f"{name} ({tag})", np.abs(label_each(name, images) - truth), len(paths)))
@@ -81,14 +92,18 @@ def judged_tables(csv_path: Path, data: Path) -> None:
 def speed(data: Path, n: int = 256) -> None:
     """Photos per second of the ``photo`` estimator on real ~150 px photos, at every thread count."""
     files = sorted((data / "landscapes/sea").iterdir())[:n]
-    images = np.stack([load_photo(f)[:150, :150] for f in files if min(Image.open(f).size) >= 150][:n])
+    images = np.stack(
+        [load_photo(f)[:150, :150] for f in files if min(Image.open(f).size) >= 150][:n]
+    )
     estimate_with("photo", images[:8])  # load the networks first
     for threads in sorted({1, torch.get_num_threads()}):
         torch.set_num_threads(threads)
         t = time.perf_counter()
         estimate_with("photo", images)
-        print(f"photo estimator: {len(images) / (time.perf_counter() - t):.1f} photos/s "
-              f"({len(images)} photos of 150 px, {threads} thread(s))")
+        print(
+            f"photo estimator: {len(images) / (time.perf_counter() - t):.1f} photos/s "
+            f"({len(images)} photos of 150 px, {threads} thread(s))"
+        )
 
 
 def procedural_and_categories(args) -> None:
@@ -100,10 +115,14 @@ def procedural_and_categories(args) -> None:
         photos[cat.name] = open_dataset(out).images
     for name in ESTIMATORS:
         err = np.abs(estimate_with(name, images) - truth)
-        print(f"\n## estimator {name}\n\nprocedural scenes (n={args.n}): MAE {err.mean():.3f}; "
-              "per element " + ", ".join(f"{e} {v:.3f}" for e, v in zip(ELEMENTS, err.mean(0))))
+        print(
+            f"\n## estimator {name}\n\nprocedural scenes (n={args.n}): MAE {err.mean():.3f}; "
+            "per element " + ", ".join(f"{e} {v:.3f}" for e, v in zip(ELEMENTS, err.mean(0)))
+        )
         table = {cat: estimate_with(name, imgs).mean(0) for cat, imgs in photos.items()}
-        print("\n| photos | n | " + " | ".join(ELEMENTS) + " |\n" + "|---" * (len(ELEMENTS) + 2) + "|")
+        print(
+            "\n| photos | n | " + " | ".join(ELEMENTS) + " |\n" + "|---" * (len(ELEMENTS) + 2) + "|"
+        )
         for cat, means in table.items():
             best = [m >= max(t[i] for t in table.values()) for i, m in enumerate(means)]
             cells = [f"**{m:.3f}**" if b else f"{m:.3f}" for m, b in zip(means, best)]
@@ -115,7 +134,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--judged", default=str(REPO / "judged/photos.csv"))
     ap.add_argument("--data", default=str(DATA), help="the folder judged paths are relative to")
-    ap.add_argument("--judged-only", action="store_true", help="skip procedural scenes and categories")
+    ap.add_argument(
+        "--judged-only", action="store_true", help="skip procedural scenes and categories"
+    )
     ap.add_argument("--photos", default=str(DATA / "landscapes"))
     ap.add_argument("--n", type=int, default=500, help="held-out procedural scenes")
     args = ap.parse_args()

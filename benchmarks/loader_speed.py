@@ -45,16 +45,20 @@ def main() -> None:
     for i in range(args.batches):
         x = to_model(fetch(ds, sampler.indices(i)))
     loader = args.batches * args.batch / (time.perf_counter() - t0)
-    tr = GANTrainer(TrainConfig(model="dcgan4", resolution=ds.resolution, batch_size=args.batch),
-                    torch.device("cpu"))
+    tr = GANTrainer(
+        TrainConfig(model="dcgan4", resolution=ds.resolution, batch_size=args.batch),
+        torch.device("cpu"),
+    )
     tr.train_step(lambda i: x)
     t0 = time.perf_counter()
     for _ in range(3):
         tr.train_step(lambda i: x)
     step = 3 * args.batch / (time.perf_counter() - t0)
     print(f"dataset {path}: {len(ds)} images at {ds.resolution} px, batch {args.batch}")
-    print(f"loader alone: {loader:9.0f} images/s\ntraining step: {step:8.1f} images/s\n"
-          f"ratio: {loader / step:.0f}x")
+    print(
+        f"loader alone: {loader:9.0f} images/s\ntraining step: {step:8.1f} images/s\n"
+        f"ratio: {loader / step:.0f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,10 @@ def nearest(queries: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def pairs_picture(gen: np.ndarray, train: np.ndarray, path: Path, scale: int = 2) -> Path:
     """Rows of (generated | nearest training photo), enlarged ``scale`` times, as JPEG."""
-    rows = [np.concatenate([g, np.full((g.shape[0], 4, 3), 255, np.uint8), t], 1)
-            for g, t in zip(gen, train)]
+    rows = [
+        np.concatenate([g, np.full((g.shape[0], 4, 3), 255, np.uint8), t], 1)
+        for g, t in zip(gen, train)
+    ]
     gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
     img = np.concatenate([x for r in rows for x in (r, gap)][:-1])
     pic = Image.fromarray(img).resize((img.shape[1] * scale, img.shape[0] * scale), Image.NEAREST)
@@ -47,8 +49,7 @@ def pairs_picture(gen: np.ndarray, train: np.ndarray, path: Path, scale: int = 2
 
 def summary(name: str, dist: np.ndarray) -> str:
     q = np.percentile(dist, [1, 5, 50])
-    return (f"| {name} | {len(dist)} | {dist.min():.2f} | {q[0]:.2f} | {q[1]:.2f} | "
-            f"{q[2]:.2f} |")
+    return f"| {name} | {len(dist)} | {dist.min():.2f} | {q[0]:.2f} | {q[1]:.2f} | {q[2]:.2f} |"
 
 
 def main() -> None:
@@ -62,29 +63,38 @@ def main() -> None:
     args = ap.parse_args()
     G, cfg, state = load_generator(args.ckpt, with_state=True)
     train = np.asarray(open_dataset(args.train).images)
-    held = np.asarray(open_dataset(args.held_out).images)[:args.n]
+    held = np.asarray(open_dataset(args.held_out).images)[: args.n]
     gen = sample_images(G, cfg, args.n, args.seed, state=state)
     ext = load_feature_extractor()
     # Photos' features in file order (n=None), from landgan's feature cache when there.
-    f_train, f_held = (image_source_features(p, ext, None, progress=True)[0]
-                       for p in (args.train, args.held_out))
-    f_held = f_held[:len(held)]
+    f_train, f_held = (
+        image_source_features(p, ext, None, progress=True)[0] for p in (args.train, args.held_out)
+    )
+    f_held = f_held[: len(held)]
     f_gen = ext.features(gen, batch_size=50)
     d_gen, i_gen = nearest(f_gen, f_train)
     d_held, _ = nearest(f_held, f_train)
-    print(f"\n{args.ckpt}: distance to the nearest of {len(train)} training photos, "
-          "FID-Inception features (L2)\n")
-    print("| images | n | min | 1st percentile | 5th percentile | median |\n|---|---|---|---|---|---|")
+    print(
+        f"\n{args.ckpt}: distance to the nearest of {len(train)} training photos, "
+        "FID-Inception features (L2)\n"
+    )
+    print(
+        "| images | n | min | 1st percentile | 5th percentile | median |\n|---|---|---|---|---|---|"
+    )
     print(summary("generated", d_gen))
     print(summary("held-out photos", d_held))
     below = (d_gen < np.percentile(d_held, 1)).mean()
-    print(f"\ngenerated images nearer a training photo than 99 % of held-out photos are: "
-          f"{100 * below:.1f} % (1 % if generated images were like unseen photos)")
+    print(
+        f"\ngenerated images nearer a training photo than 99 % of held-out photos are: "
+        f"{100 * below:.1f} % (1 % if generated images were like unseen photos)"
+    )
     if args.pairs:
         order = np.argsort(d_gen)[:8]
         path = pairs_picture(gen[order], train[i_gen[order]], Path(args.pairs))
-        print(f"8 closest pairs (generated | training photo): {path}; distances "
-              + ", ".join(f"{d_gen[i]:.2f}" for i in order))
+        print(
+            f"8 closest pairs (generated | training photo): {path}; distances "
+            + ", ".join(f"{d_gen[i]:.2f}" for i in order)
+        )
 
 
 if __name__ == "__main__":

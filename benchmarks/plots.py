@@ -19,8 +19,9 @@ def require_matplotlib() -> None:
         raise SystemExit(INSTALL_HINT) from None
 
 
-def kid_plot(rows: list[dict], path: Path,
-             title: str = "KID against held-out images, per training recipe") -> None:
+def kid_plot(
+    rows: list[dict], path: Path, title: str = "KID against held-out images, per training recipe"
+) -> None:
     """KID×1000 against training CPU-minutes, one line per recipe, with its ± as error bars.
 
     ``rows``: dicts with ``recipe``, ``cpu_min``, ``kid`` and ``kid_std`` (KID as a
@@ -35,9 +36,14 @@ def kid_plot(rows: list[dict], path: Path,
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     for recipe in dict.fromkeys(r["recipe"] for r in rows):
         mine = sorted((r for r in rows if r["recipe"] == recipe), key=lambda r: r["cpu_min"])
-        ax.errorbar([r["cpu_min"] for r in mine], [r["kid"] * 1000 for r in mine],
-                    yerr=[r["kid_std"] * 1000 for r in mine], marker="o", capsize=3,
-                    label=recipe)
+        ax.errorbar(
+            [r["cpu_min"] for r in mine],
+            [r["kid"] * 1000 for r in mine],
+            yerr=[r["kid_std"] * 1000 for r in mine],
+            marker="o",
+            capsize=3,
+            label=recipe,
+        )
     ax.set_xlabel("CPU-minutes of training")
     ax.set_ylabel("KID×1000 (lower is better)")
     ax.set_xlim(left=0)

@@ -34,19 +34,29 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="prepare_speed_") as tmp:
         out = Path(args.out) if args.out else Path(tmp) / "dataset"
         try:
-            report = prepare_dataset(args.src, out, args.resolution, force=True,
-                                     workers=args.workers, progress=not args.no_progress)
+            report = prepare_dataset(
+                args.src,
+                out,
+                args.resolution,
+                force=True,
+                workers=args.workers,
+                progress=not args.no_progress,
+            )
         except UserError as e:
             print(f"prepare_speed: error: {e}", file=sys.stderr)
             return 2
         size = (out / "images.npy").stat().st_size
     workers = args.workers or os.cpu_count()
     print(report.summary())
-    print(f"src={args.src} resolution={args.resolution} workers={workers} "
-          f"(cpu_count={os.cpu_count()})")
-    print(f"images/s: {report.images_per_second:.1f}  skipped: {len(report.skipped)}  "
-          f"written: {report.written}  seconds: {report.seconds:.2f}  "
-          f"images.npy: {size / 2**20:.1f} MiB")
+    print(
+        f"src={args.src} resolution={args.resolution} workers={workers} "
+        f"(cpu_count={os.cpu_count()})"
+    )
+    print(
+        f"images/s: {report.images_per_second:.1f}  skipped: {len(report.skipped)}  "
+        f"written: {report.written}  seconds: {report.seconds:.2f}  "
+        f"images.npy: {size / 2**20:.1f} MiB"
+    )
     return 0
 
 

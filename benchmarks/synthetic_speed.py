@@ -15,8 +15,13 @@ from __future__ import annotations
 import os
 
 # Before numpy is imported: thread pools read these once, at start-up.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-             "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+for _var in (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
@@ -72,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     best, median = min(times), float(np.median(times))
     print(f"size={args.size} n={args.n} repeats={len(times)} threads=1, {pinned}")
-    print(f"images/s: {args.n / best:.0f} (best)  {args.n / median:.0f} (median)  "
-          f"ms/image: {1000 * best / args.n:.3f}")
+    print(
+        f"images/s: {args.n / best:.0f} (best)  {args.n / median:.0f} (median)  "
+        f"ms/image: {1000 * best / args.n:.3f}"
+    )
     if args.grid:
         print(f"grid: {write_grid(args.grid)}")
     return 0

@@ -48,24 +48,20 @@ from plots import kid_plot, require_matplotlib
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = {  # name -> landgan train flags
-    "report": ["--model", "dcgan4", "--preset", "report"],
-    "fast": ["--model", "dcgan4", "--preset", "fast"],
-    "dcgan4": ["--model", "dcgan4", "--preset", "fast"],
-    "dcgan5": ["--model", "dcgan5", "--preset", "fast"],
-    "fastgan": ["--model", "fastgan", "--preset", "fast"],  # its defaults: batch 16, no cutout
+    "report": "--model dcgan4 --preset report".split(),
+    "fast": "--model dcgan4 --preset fast".split(),
+    "dcgan4": "--model dcgan4 --preset fast".split(),
+    "dcgan5": "--model dcgan5 --preset fast".split(),
+    "fastgan": "--model fastgan --preset fast".split(),  # its defaults: batch 16, no cutout
     # fastgan's earlier batches (64, then 32 for a day, 2026-12-01): the comparisons that
     # moved the default down to 16 (docs/performance.md).
-    "fastgan-b64": ["--model", "fastgan", "--preset", "fast", "--batch-size", "64",
-                    "--diffaug", "color,translation,cutout"],
-    "fastgan-b32": ["--model", "fastgan", "--preset", "fast", "--batch-size", "32",
-                    "--diffaug", "color,translation,cutout"],
+    "fastgan-b64": "--model fastgan --batch-size 64 --diffaug color,translation,cutout".split(),
+    "fastgan-b32": "--model fastgan --batch-size 32 --diffaug color,translation,cutout".split(),
     # Batch 16 with the cutout it had then, spelt out so its figures stay reproducible.
-    "fastgan-b16": ["--model", "fastgan", "--preset", "fast", "--batch-size", "16",
-                    "--diffaug", "color,translation,cutout"],
+    "fastgan-b16": "--model fastgan --batch-size 16 --diffaug color,translation,cutout".split(),
     # FastGAN's reference policy, DiffAugment colour and translation without cutout: the
     # default since 2026-12-01, late; the recipes above spell out the cutout they ran with.
-    "fastgan-ct": ["--model", "fastgan", "--preset", "fast", "--batch-size", "16",
-                   "--diffaug", "color,translation"],
+    "fastgan-ct": "--model fastgan --batch-size 16 --diffaug color,translation".split(),
 }
 
 
@@ -74,20 +70,47 @@ def split_photos(photos: Path, work: Path, held_out: int, res: int) -> tuple[Pat
     prepare_dataset(photos, work / "all", res, progress=False)
     images = np.asarray(open_dataset(work / "all").images)
     perm = np.random.default_rng(0).permutation(len(images))
-    train = save_dataset(work / "train", images[np.sort(perm[held_out:])],
-                         {"source": f"{photos} minus {held_out} held out"})
+    train = save_dataset(
+        work / "train",
+        images[np.sort(perm[held_out:])],
+        {"source": f"{photos} minus {held_out} held out"},
+    )
     return Path(train), images[np.sort(perm[:held_out])]
 
 
-def chunk_command(recipe: str, data: str, out: Path, minutes: float, res: int,
-                  amp: str) -> list[str]:
+def chunk_command(
+    recipe: str, data: str, out: Path, minutes: float, res: int, amp: str
+) -> list[str]:
     """The ``landgan train`` call for one chunk of ``minutes``: a new run, or a resume."""
-    cmd = [sys.executable, "-m", "landgan", "train", "--quiet", "--minutes", str(minutes),
-           "--amp", amp]
+    cmd = [
+        sys.executable,
+        "-m",
+        "landgan",
+        "train",
+        "--quiet",
+        "--minutes",
+        str(minutes),
+        "--amp",
+        amp,
+    ]
     if not out.exists():
-        return cmd + [*RECIPES[recipe], "--data", data, "--resolution", str(res), "--steps",
-                      "0", "--out", str(out), "--sample-every", "0", "--ckpt-every", "0",
-                      "--log-every", "100"]
+        return cmd + [
+            *RECIPES[recipe],
+            "--data",
+            data,
+            "--resolution",
+            str(res),
+            "--steps",
+            "0",
+            "--out",
+            str(out),
+            "--sample-every",
+            "0",
+            "--ckpt-every",
+            "0",
+            "--log-every",
+            "100",
+        ]
     return cmd + ["--resume", str(next(out.glob("0*")))]
 
 
@@ -118,8 +141,9 @@ def run_chunks(commands: dict[str, list[str]], threads: int) -> dict[str, float]
     return used
 
 
-def top_up(recipes: list[str], cpu: dict[str, float], target: float, args, data: str,
-           work: Path) -> None:
+def top_up(
+    recipes: list[str], cpu: dict[str, float], target: float, args, data: str, work: Path
+) -> None:
     """Trains each recipe, resuming, until it has used ``target`` CPU-seconds.
 
     On a busy machine a wall-clock chunk gets less CPU than it would alone, hence the loop.
@@ -132,9 +156,17 @@ def top_up(recipes: list[str], cpu: dict[str, float], target: float, args, data:
             return
         groups = [behind] if args.parallel else [[r] for r in behind]
         for group in groups:
-            commands = {r: chunk_command(r, data, work / r,
-                                         max((target - cpu[r]) / 60 / args.threads, 0.5),
-                                         args.resolution, args.amp) for r in group}
+            commands = {
+                r: chunk_command(
+                    r,
+                    data,
+                    work / r,
+                    max((target - cpu[r]) / 60 / args.threads, 0.5),
+                    args.resolution,
+                    args.amp,
+                )
+                for r in group
+            }
             for r, used in run_chunks(commands, args.threads).items():
                 cpu[r] += used
 
@@ -148,8 +180,12 @@ def score(run: Path, real_feats: np.ndarray, extractor, n: int, grid: Path | Non
     # Subsets of half the smaller set, so that the ± is a real spread (subsets as large as
     # the sets would all be the same sample); the mean is unbiased at any subset size.
     k, ks = kid(real_feats, fake, subset_size=min(len(real_feats), len(fake)) // 2)
-    return {"step": int(state["step"]), "kid": k, "kid_std": ks,
-            "fid": fid_from_features(real_feats, fake)}
+    return {
+        "step": int(state["step"]),
+        "kid": k,
+        "kid_std": ks,
+        "fid": fid_from_features(real_feats, fake),
+    }
 
 
 def held_out_data(args, work: Path) -> tuple[str, np.ndarray]:
@@ -168,26 +204,44 @@ def held_out_data(args, work: Path) -> tuple[str, np.ndarray]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--photos", default=str(REPO.parent / "shared/data/landscapes"),
-                    help="a folder of photos, or 'synthetic' for the procedural scenes")
+    ap.add_argument(
+        "--photos",
+        default=str(REPO.parent / "shared/data/landscapes"),
+        help="a folder of photos, or 'synthetic' for the procedural scenes",
+    )
     ap.add_argument("--resolution", type=int, default=64)
     ap.add_argument("--cpu-minutes", type=float, default=30.0, help="CPU budget per recipe")
     # One thread by default: an idle OpenMP worker spins, and on a shared machine that spin
     # is billed as CPU time (2 threads under load: 134 dcgan4 steps in 14.6 CPU-minutes).
     ap.add_argument("--threads", type=int, default=1, help="threads each training process uses")
-    ap.add_argument("--score-threads", type=int, default=os.cpu_count(),
-                    help="threads for Inception scoring (not counted in the budget)")
-    ap.add_argument("--parallel", action="store_true",
-                    help="train the recipes at the same time (one process each), not in turn")
+    ap.add_argument(
+        "--score-threads",
+        type=int,
+        default=os.cpu_count(),
+        help="threads for Inception scoring (not counted in the budget)",
+    )
+    ap.add_argument(
+        "--parallel",
+        action="store_true",
+        help="train the recipes at the same time (one process each), not in turn",
+    )
     ap.add_argument("--chunks", type=int, default=3, help="evaluations along the budget")
     ap.add_argument("--held-out", type=int, default=1000, help="real images kept out of training")
     ap.add_argument("--n-eval", type=int, default=1000, help="generated images per evaluation")
     ap.add_argument("--recipes", default="dcgan4,fastgan", help=f"from: {', '.join(RECIPES)}")
     ap.add_argument("--amp", default="off", help="--amp for training (off: float32 everywhere)")
-    ap.add_argument("--plot", default="", help="draw KID against CPU-minutes into this PNG "
-                    "(needs the bench extra; no plot unless asked)")
-    ap.add_argument("--replot", default="", metavar="ROWS_JSON",
-                    help="only draw --plot from the rows a run wrote with --json (no training)")
+    ap.add_argument(
+        "--plot",
+        default="",
+        help="draw KID against CPU-minutes into this PNG "
+        "(needs the bench extra; no plot unless asked)",
+    )
+    ap.add_argument(
+        "--replot",
+        default="",
+        metavar="ROWS_JSON",
+        help="only draw --plot from the rows a run wrote with --json (no training)",
+    )
     ap.add_argument("--grids", default="", help="folder for each recipe's final 64 samples")
     ap.add_argument("--json", default="", help="also write the rows here")
     args = ap.parse_args()
@@ -208,16 +262,24 @@ def main() -> None:
     rows, cpu = [], {r: 0.0 for r in recipes}
     for chunk in range(args.chunks):
         t0 = time.perf_counter()
-        top_up(recipes, cpu, args.cpu_minutes * 60 * (chunk + 1) / args.chunks, args,
-               train_data, work)
+        top_up(
+            recipes, cpu, args.cpu_minutes * 60 * (chunk + 1) / args.chunks, args, train_data, work
+        )
         wall = time.perf_counter() - t0
         for recipe in recipes:
             last = chunk == args.chunks - 1
-            grid = Path(args.grids) / f"ttq_{recipe}_{args.resolution}.png" if args.grids and last else None
-            row = {"recipe": recipe, "chunk": chunk + 1, "cpu_min": cpu[recipe] / 60,
-                   "chunk_wall_s": wall,
-                   **score(next((work / recipe).glob("0*")), real_feats, extractor,
-                           args.n_eval, grid)}
+            grid = (
+                Path(args.grids) / f"ttq_{recipe}_{args.resolution}.png"
+                if args.grids and last
+                else None
+            )
+            row = {
+                "recipe": recipe,
+                "chunk": chunk + 1,
+                "cpu_min": cpu[recipe] / 60,
+                "chunk_wall_s": wall,
+                **score(next((work / recipe).glob("0*")), real_feats, extractor, args.n_eval, grid),
+            }
             rows.append(row)
             print(json.dumps(row), flush=True)
     report(args, rows, recipes)
@@ -225,20 +287,26 @@ def main() -> None:
 
 def report(args, rows: list[dict], recipes: list[str]) -> None:
     """The markdown table, the ratio at the budget, the plot and the JSON."""
-    print(f"\n{os.cpu_count()} cores, {args.threads} threads per recipe"
-          f"{', recipes side by side' if args.parallel else ', recipes in turn'}, --amp {args.amp}, "
-          f"{args.resolution} px, data {args.photos}; KID/FID: {args.n_eval} generated vs "
-          f"{args.held_out} held-out\n\n| recipe | CPU-min | wall-s (chunk) | steps | KID×1000 | FID |"
-          "\n|---|---|---|---|---|---|")
+    print(
+        f"\n{os.cpu_count()} cores, {args.threads} threads per recipe"
+        f"{', recipes side by side' if args.parallel else ', recipes in turn'}, --amp {args.amp}, "
+        f"{args.resolution} px, data {args.photos}; KID/FID: {args.n_eval} generated vs "
+        f"{args.held_out} held-out\n\n| recipe | CPU-min | wall-s (chunk) | steps | KID×1000 | FID |"
+        "\n|---|---|---|---|---|---|"
+    )
     for r in rows:
-        print(f"| {r['recipe']} | {r['cpu_min']:.1f} | {r['chunk_wall_s']:.0f} | {r['step']} | "
-              f"{r['kid'] * 1000:.1f} ± {r['kid_std'] * 1000:.1f} | {r['fid']:.1f} |")
+        print(
+            f"| {r['recipe']} | {r['cpu_min']:.1f} | {r['chunk_wall_s']:.0f} | {r['step']} | "
+            f"{r['kid'] * 1000:.1f} ± {r['kid_std'] * 1000:.1f} | {r['fid']:.1f} |"
+        )
     last = {r["recipe"]: r for r in rows}
     base = recipes[0]
     for other in recipes[1:]:
-        print(f"\nat the budget: KID {other} / KID {base} = "
-              f"{last[other]['kid'] / last[base]['kid']:.2f}, FID {other} / FID {base} = "
-              f"{last[other]['fid'] / last[base]['fid']:.2f}")
+        print(
+            f"\nat the budget: KID {other} / KID {base} = "
+            f"{last[other]['kid'] / last[base]['kid']:.2f}, FID {other} / FID {base} = "
+            f"{last[other]['fid'] / last[base]['fid']:.2f}"
+        )
     if args.plot:
         kid_plot(rows, Path(args.plot))
         print(f"plot: {args.plot}")

@@ -24,17 +24,36 @@ from landgan.train.gan import GANTrainer, cpu_has_native_bf16
 def example_nets(nz=100, ngf=64, ndf=64):
     """Generator and discriminator exactly as in pytorch/examples dcgan/main.py."""
     g = nn.Sequential(
-        nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), nn.Tanh())
+        nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False),
+        nn.BatchNorm2d(ngf * 8),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ngf * 4),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ngf * 2),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ngf),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False),
+        nn.Tanh(),
+    )
     d = nn.Sequential(
-        nn.Conv2d(3, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid())
+        nn.Conv2d(3, ndf, 4, 2, 1, bias=False),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ndf * 2),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ndf * 4),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ndf * 8),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False),
+        nn.Sigmoid(),
+    )
     return g, d
 
 
@@ -78,7 +97,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5, help="alternating timing rounds")
     ap.add_argument("--steps", type=int, default=5, help="steps per round")
-    ap.add_argument("--model", default="dcgan4", help="landgan model (dcgan4 at 64 px has the example's layout)")
+    ap.add_argument(
+        "--model", default="dcgan4", help="landgan model (dcgan4 at 64 px has the example's layout)"
+    )
     args = ap.parse_args()
     torch.manual_seed(0)
     real = torch.rand(args.batch, 3, 64, 64) * 2 - 1
@@ -87,12 +108,16 @@ def main() -> None:
     # --preset report: float32, no EMA, no augmentation; the default --preset fast adds bf16
     # autocast where the CPU has native bf16, the EMA generator and DiffAugment.
     for name, preset in (("landgan fp32", "report"), ("landgan default", "fast")):
-        cfg = TrainConfig.for_model(model=args.model, resolution=64, batch_size=args.batch,
-                                    preset=preset)
+        cfg = TrainConfig.for_model(
+            model=args.model, resolution=64, batch_size=args.batch, preset=preset
+        )
         tr = GANTrainer(cfg, torch.device("cpu"))
         runs[f"{name} ({preset})"] = lambda tr=tr: tr.train_step(lambda i: real)
-    print("the default preset autocasts to bf16 on this CPU" if cpu_has_native_bf16()
-          else "no native bf16 on this CPU: the default preset stays in float32")
+    print(
+        "the default preset autocasts to bf16 on this CPU"
+        if cpu_has_native_bf16()
+        else "no native bf16 on this CPU: the default preset stays in float32"
+    )
     for fn in runs.values():  # warm-up: allocator, oneDNN kernel selection
         timed(fn, 2)
     best = {k: float("inf") for k in runs}
@@ -110,16 +135,30 @@ def main() -> None:
 
 def loss_agreement(args, steps: int = 40) -> None:
     """Same seed, same batches: how far bf16 autocast moves the losses from float32."""
-    data = torch.rand(steps, args.batch, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    data = (
+        torch.rand(steps, args.batch, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    )
     curves = {}
     for amp in ("off", "bf16"):
-        tr = GANTrainer(TrainConfig(model=args.model, resolution=64, batch_size=args.batch, amp=amp),
-                        torch.device("cpu"))
-        curves[amp] = torch.tensor([[float(v) for k, v in sorted(tr.train_step(lambda i: data[i]).items())
-                                     if k.startswith("loss/")] for _ in range(steps)])
+        tr = GANTrainer(
+            TrainConfig(model=args.model, resolution=64, batch_size=args.batch, amp=amp),
+            torch.device("cpu"),
+        )
+        curves[amp] = torch.tensor(
+            [
+                [
+                    float(v)
+                    for k, v in sorted(tr.train_step(lambda i: data[i]).items())
+                    if k.startswith("loss/")
+                ]
+                for _ in range(steps)
+            ]
+        )
     diff = (curves["bf16"] - curves["off"]).abs().mean(0) / curves["off"].abs().mean(0)
-    print(f"bf16 vs float32 over {steps} steps from one seed: mean |loss difference| / mean |loss| = "
-          f"{diff[0]:.3f} (D), {diff[1]:.3f} (G)")
+    print(
+        f"bf16 vs float32 over {steps} steps from one seed: mean |loss difference| / mean |loss| = "
+        f"{diff[0]:.3f} (D), {diff[1]:.3f} (G)"
+    )
 
 
 if __name__ == "__main__":

@@ -26,9 +26,11 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-SERVER = ("import sys; from landgan.ui import serve; "
-          "serve(sys.argv[1], '127.0.0.1', int(sys.argv[2]), max_queue=int(sys.argv[3]), "
-          "concurrency=int(sys.argv[4]), quiet=True)")
+SERVER = (
+    "import sys; from landgan.ui import serve; "
+    "serve(sys.argv[1], '127.0.0.1', int(sys.argv[2]), max_queue=int(sys.argv[3]), "
+    "concurrency=int(sys.argv[4]), quiet=True)"
+)
 
 
 def free_port() -> int:
@@ -53,8 +55,18 @@ def rss_mib(pid: int | None, field: str = "VmRSS") -> float | None:
 def start_server(args) -> tuple[subprocess.Popen, str]:
     """``landgan ui`` in a subprocess on a free localhost port; waits until it answers."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, args.runs, str(port), str(args.max_queue),
-                             str(args.concurrency)], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            SERVER,
+            args.runs,
+            str(port),
+            str(args.max_queue),
+            str(args.concurrency),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -128,14 +140,15 @@ def run(args, url: str, pid: int | None) -> None:
     """Warm up once, then load the server and print the figures."""
     from gradio_client import Client
 
-    Client(url, verbose=False).predict(args.ckpt, 0, 0, args.n, 1, *[10] * 12,
-                                     api_name="/generate")
+    Client(url, verbose=False).predict(args.ckpt, 0, 0, args.n, 1, *[10] * 12, api_name="/generate")
     rss_start = rss_mib(pid)
     latencies, errors, lock = [], collections.Counter(), threading.Lock()
     deadline = time.monotonic() + args.seconds
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=client_loop, args=(url, args, deadline, latencies, errors, lock))
-               for _ in range(args.clients)]
+    threads = [
+        threading.Thread(target=client_loop, args=(url, args, deadline, latencies, errors, lock))
+        for _ in range(args.clients)
+    ]
     for t in threads:
         t.start()
     trace = []  # (seconds, RSS MiB) every tenth of the run: does memory settle or keep growing?
@@ -147,16 +160,27 @@ def run(args, url: str, pid: int | None) -> None:
     wall = time.perf_counter() - t0
     lat = np.array(latencies) * 1000
     fmt = lambda v: "n/a" if v is None else f"{v:.0f} MiB"
-    print(f"url {url}  checkpoint {args.ckpt}  clients {args.clients}  images/request {args.n}  "
-          f"queue bound {args.max_queue}  concurrency {args.concurrency}  cpu cores {os.cpu_count()}")
-    print(f"{len(lat)} requests ok in {wall:.1f} s: {len(lat) / wall:.2f} requests/s, "
-          f"{len(lat) * args.n / wall:.1f} images/s")
+    print(
+        f"url {url}  checkpoint {args.ckpt}  clients {args.clients}  images/request {args.n}  "
+        f"queue bound {args.max_queue}  concurrency {args.concurrency}  cpu cores {os.cpu_count()}"
+    )
+    print(
+        f"{len(lat)} requests ok in {wall:.1f} s: {len(lat) / wall:.2f} requests/s, "
+        f"{len(lat) * args.n / wall:.1f} images/s"
+    )
     if len(lat):
-        print(f"latency p50 {np.percentile(lat, 50):.0f} ms, p95 {np.percentile(lat, 95):.0f} ms, "
-              f"max {lat.max():.0f} ms")
-    print(f"errors {sum(errors.values())}" + "".join(f"\n  {c} x {m}" for m, c in errors.most_common()))
-    print(f"server RSS start {fmt(rss_start)}, end {fmt(rss_mib(pid))}, "
-          f"peak {fmt(rss_mib(pid, 'VmHWM'))}")
+        print(
+            f"latency p50 {np.percentile(lat, 50):.0f} ms, p95 {np.percentile(lat, 95):.0f} ms, "
+            f"max {lat.max():.0f} ms"
+        )
+    print(
+        f"errors {sum(errors.values())}"
+        + "".join(f"\n  {c} x {m}" for m, c in errors.most_common())
+    )
+    print(
+        f"server RSS start {fmt(rss_start)}, end {fmt(rss_mib(pid))}, "
+        f"peak {fmt(rss_mib(pid, 'VmHWM'))}"
+    )
     if pid is not None:
         print("server RSS over the run: " + ", ".join(f"{t:.0f}s {m:.0f}" for t, m in trace if m))
 

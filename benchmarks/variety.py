@@ -67,8 +67,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ckpt", required=True, help="model name, model file, checkpoint or run")
     ap.add_argument("--photos", required=True, help="labelled training dataset (the baseline)")
-    ap.add_argument("--settings", default="", help="layout models: comma list of CHOICES:POOL "
-                    "to compare, e.g. 8:8,8:32 (default: the model's own)")
+    ap.add_argument(
+        "--settings",
+        default="",
+        help="layout models: comma list of CHOICES:POOL "
+        "to compare, e.g. 8:8,8:32 (default: the model's own)",
+    )
     ap.add_argument("--seeds", default="7,11", help="comma list of seeds; each gives 8 images")
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -83,17 +87,22 @@ def main() -> None:
             choices, pool = (int(v) for v in setting.split(":"))
             G.choices, G.pool = min(choices, len(G.bank)), min(max(pool, choices), len(G.bank))
         per_seed = [model_rows(G, cfg, s) for s in seeds]
-        results[setting] = {n: tuple(np.mean([p[n][k] for p in per_seed]) for k in (0, 1))
-                            for n in PHOTO_ROWS}
+        results[setting] = {
+            n: tuple(np.mean([p[n][k] for p in per_seed]) for k in (0, 1)) for n in PHOTO_ROWS
+        }
     head = " | ".join(f"{c} (choices:pool): spread / MAE" for c in settings)
     print(f"\n{args.ckpt}, {PER_REQUEST} images per request, seeds {args.seeds}\n")
     print(f"| request | photos: spread | {head} |\n|---|---|" + "---|" * len(settings))
     for name in PHOTO_ROWS:
-        cells = " | ".join(f"{results[c][name][0]:.2f} / {results[c][name][1]:.3f}"
-                           for c in settings)
+        cells = " | ".join(
+            f"{results[c][name][0]:.2f} / {results[c][name][1]:.3f}" for c in settings
+        )
         print(f"| {name} | {base[name]:.2f} | {cells} |")
-    means = " | ".join(f"**{np.mean([results[c][n][0] for n in PHOTO_ROWS]):.2f}** / "
-                       f"{np.mean([results[c][n][1] for n in PHOTO_ROWS]):.3f}" for c in settings)
+    means = " | ".join(
+        f"**{np.mean([results[c][n][0] for n in PHOTO_ROWS]):.2f}** / "
+        f"{np.mean([results[c][n][1] for n in PHOTO_ROWS]):.3f}"
+        for c in settings
+    )
     print(f"| mean | **{np.mean(list(base.values())):.2f}** | {means} |")
 
 

@@ -36,8 +36,10 @@ def shared_data(sub: str) -> Path:
     """Path under ../shared/data, or skip the test with the reason when it is absent."""
     p = SHARED_DATA / sub
     if not p.exists():
-        pytest.skip(f"{p} not found: real photos live in ../shared/data beside the checkout "
-                    "(absent in a fresh clone of the project alone)")
+        pytest.skip(
+            f"{p} not found: real photos live in ../shared/data beside the checkout "
+            "(absent in a fresh clone of the project alone)"
+        )
     return p
 
 
@@ -56,14 +58,19 @@ def process_exists(pid: int) -> bool:
 # (`pytest &`, nohup, a CI runner's non-interactive shell) starts with SIGINT ignored,
 # children inherit that, and a Python child that starts with SIGINT ignored never raises
 # KeyboardInterrupt, so a test's Ctrl-C would do nothing. exec keeps the pid.
-_DEFAULT_SIGNALS = ("import os, signal, sys\n"
-                    "for s in (signal.SIGINT, signal.SIGTERM):\n"
-                    "    signal.signal(s, signal.SIG_DFL)\n"
-                    "os.execvp(sys.argv[1], sys.argv[1:])")
+_DEFAULT_SIGNALS = (
+    "import os, signal, sys\n"
+    "for s in (signal.SIGINT, signal.SIGTERM):\n"
+    "    signal.signal(s, signal.SIG_DFL)\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])"
+)
 LEFTOVER_GRACE_S = 10.0  # how long processes still exiting at the end of the run are given
 # Helpers of the interpreter itself, which end with it (multiprocessing's trackers).
-_INTERPRETER_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver",
-                        "multiprocessing.semaphore_tracker")
+_INTERPRETER_HELPERS = (
+    "multiprocessing.resource_tracker",
+    "multiprocessing.forkserver",
+    "multiprocessing.semaphore_tracker",
+)
 
 
 def start_process(cmd: list, **kw) -> subprocess.Popen:
@@ -125,8 +132,13 @@ def descendants(pid: int) -> dict[int, str]:
         parent = todo.pop()
         for child in [c for c, p in parents.items() if p == parent]:
             try:
-                found[child] = (Path(f"/proc/{child}/cmdline").read_bytes()
-                                .replace(b"\0", b" ").decode(errors="replace").strip())
+                found[child] = (
+                    Path(f"/proc/{child}/cmdline")
+                    .read_bytes()
+                    .replace(b"\0", b" ")
+                    .decode(errors="replace")
+                    .strip()
+                )
             except OSError:
                 continue
             todo.append(child)
@@ -138,8 +150,11 @@ def leftover_processes(pid: int, grace: float) -> dict[int, str]:
     interpreter's own helpers."""
     deadline = time.monotonic() + grace
     while True:
-        left = {p: cmd for p, cmd in descendants(pid).items()
-                if not any(h in cmd for h in _INTERPRETER_HELPERS)}
+        left = {
+            p: cmd
+            for p, cmd in descendants(pid).items()
+            if not any(h in cmd for h in _INTERPRETER_HELPERS)
+        }
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.1)
@@ -172,9 +187,12 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.section("processes left running", red=True)
         for p, cmd in left.items():
             terminalreporter.write_line(f"pid {p}: {cmd[:300]} (killed now)", red=True)
-        terminalreporter.write_line(f"{len(left)} process(es) started by tests were still "
-                                    f"running {LEFTOVER_GRACE_S:g} s after the last test; "
-                                    "every test must stop what it starts, pass or fail", red=True)
+        terminalreporter.write_line(
+            f"{len(left)} process(es) started by tests were still "
+            f"running {LEFTOVER_GRACE_S:g} s after the last test; "
+            "every test must stop what it starts, pass or fail",
+            red=True,
+        )
 
 
 def blobs(n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -185,7 +203,7 @@ def blobs(n: int, size: int, seed: int = 0) -> np.ndarray:
     for i in range(n):
         cy, cx = rng.uniform(0.3, 0.7, 2) * size
         r = size * rng.uniform(0.15, 0.3)
-        disc = (yy - cy) ** 2 + (xx - cx) ** 2 < r ** 2
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 < r**2
         out[i] = rng.integers(0, 60, 3)
         out[i][disc] = rng.integers(150, 255, 3)
     return out
@@ -222,9 +240,19 @@ def tiny_layout_run(root: Path, cond_bn: bool = True) -> tuple[Path, Path]:
 
     ds = save_dataset(root / "ds", blobs(24, 64), {"source": "test"})
     assert main(["label", str(ds), "--layout"]) == 0
-    cfg = TrainConfig.for_model(model="fastgan", data=str(ds), out=str(root / "runs"),
-                                resolution=64, batch_size=8, g_width=8, d_width=8, steps=2,
-                                conditional=True, cond_bn=cond_bn, sample_every=0)
+    cfg = TrainConfig.for_model(
+        model="fastgan",
+        data=str(ds),
+        out=str(root / "runs"),
+        resolution=64,
+        batch_size=8,
+        g_width=8,
+        d_width=8,
+        steps=2,
+        conditional=True,
+        cond_bn=cond_bn,
+        sample_every=0,
+    )
     return ds, train(cfg, progress=False)
 
 
@@ -238,8 +266,10 @@ def free_port() -> int:
 
 
 # Gradio's queue calls pandas APIs that pandas 3 deprecates: not ours to fix
-GRADIO_WARNINGS = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
-                   pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+GRADIO_WARNINGS = [
+    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
 
 
 def browser_or_skip():
@@ -250,9 +280,10 @@ def browser_or_skip():
 
     pytest.importorskip("gradio", reason="the UI needs gradio: pip install -e '.[ui]'")
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    chromium = (os.environ.get("LANDGAN_CHROMIUM") or shutil.which("chromium")
-                or "/usr/bin/chromium")
+    chromium = os.environ.get("LANDGAN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(chromium).is_file():
-        pytest.skip(f"no Chromium at {chromium} (apt-get install chromium, or set "
-                    "$LANDGAN_CHROMIUM)", allow_module_level=True)
+        pytest.skip(
+            f"no Chromium at {chromium} (apt-get install chromium, or set $LANDGAN_CHROMIUM)",
+            allow_module_level=True,
+        )
     return sync_api, chromium

@@ -1,7 +1,6 @@
 """Non-adversarial baselines: shapes, the fitted code Gaussian, the VAE's KL,
 reconstruction learning, generation through ``landgan generate`` and exact resume."""
 
-
 import numpy as np
 import pytest
 import torch
@@ -26,9 +25,20 @@ def _one_thread():
 
 
 def _cfg(out, data, model, **kw):
-    base = dict(model=model, data=str(data), out=str(out), resolution=32, batch_size=16,
-                g_width=16, d_width=16, z_dim=32, steps=10, sample_every=0, ckpt_every=0,
-                log_every=1)
+    base = dict(
+        model=model,
+        data=str(data),
+        out=str(out),
+        resolution=32,
+        batch_size=16,
+        g_width=16,
+        d_width=16,
+        z_dim=32,
+        steps=10,
+        sample_every=0,
+        ckpt_every=0,
+        log_every=1,
+    )
     return TrainConfig(**{**MODELS[model].defaults, **base, **kw})
 
 
@@ -37,8 +47,14 @@ def _stream(n_batches=40, batch=25, dim=4, seed=0):
     g = torch.Generator().manual_seed(seed)
     a = torch.randn(dim, dim, generator=g, dtype=torch.float64)
     mean = torch.arange(dim, dtype=torch.float64) - 1.5
-    return [mean + torch.randn(batch, dim, generator=g, dtype=torch.float64) @ a.T
-            for _ in range(n_batches)], mean, a @ a.T
+    return (
+        [
+            mean + torch.randn(batch, dim, generator=g, dtype=torch.float64) @ a.T
+            for _ in range(n_batches)
+        ],
+        mean,
+        a @ a.T,
+    )
 
 
 @pytest.mark.parametrize("model", ["autoencoder", "vae"])
@@ -65,8 +81,9 @@ def test_code_stats_are_exact_without_decay():
     every = torch.cat(batches)
     assert stats.weight == len(every)
     torch.testing.assert_close(stats.mean, every.mean(0), rtol=0, atol=1e-12)
-    torch.testing.assert_close(stats.covariance(), torch.cov(every.T, correction=0),
-                               rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(
+        stats.covariance(), torch.cov(every.T, correction=0), rtol=1e-10, atol=1e-12
+    )
 
 
 def test_code_stats_moving_average_tracks_a_shift():
@@ -141,8 +158,15 @@ def _state(run, step):
 def test_resume_is_exact(tmp_path, tiny_dataset, model):
     one = train(_cfg(tmp_path / "a", tiny_dataset, model, steps=10), progress=False)
     two = train(_cfg(tmp_path / "b", tiny_dataset, model, steps=4), progress=False)
-    assert train(TrainConfig(out=str(tmp_path / "b")), resume=str(two),
-                 overrides={"steps": 10}, progress=False) == two
+    assert (
+        train(
+            TrainConfig(out=str(tmp_path / "b")),
+            resume=str(two),
+            overrides={"steps": 10},
+            progress=False,
+        )
+        == two
+    )
     a, b = _state(one, 10), _state(two, 10)
     assert set(a) == {"G", "E", "G_ema", "codes"}
     for net, tensors in a.items():

@@ -11,9 +11,11 @@ from PIL import Image
 
 from conftest import load_benchmark
 
-ROWS = [{"recipe": r, "cpu_min": m, "kid": k, "kid_std": 0.002}
-        for r, pts in {"dcgan4": [(10, 0.27), (20, 0.15)], "fastgan": [(10, 0.08), (20, 0.04)]}.items()
-        for m, k in pts]
+ROWS = [
+    {"recipe": r, "cpu_min": m, "kid": k, "kid_std": 0.002}
+    for r, pts in {"dcgan4": [(10, 0.27), (20, 0.15)], "fastgan": [(10, 0.08), (20, 0.04)]}.items()
+    for m, k in pts
+]
 
 
 def test_kid_plot_draws_a_line_per_recipe(monkeypatch, tmp_path):
@@ -59,8 +61,17 @@ def test_without_plot_a_run_writes_no_picture(monkeypatch, tmp_path, capsys):
     """The report step of a run: with no --plot nothing is drawn (nowhere in docs/ either)."""
     ttq = load_benchmark("time_to_quality", monkeypatch)
     monkeypatch.setattr(ttq, "kid_plot", lambda *a: pytest.fail("plotted unasked"))
-    args = ttq.argparse.Namespace(threads=1, parallel=False, amp="off", resolution=64,
-                                  photos="p", n_eval=2, held_out=2, plot="", json="")
+    args = ttq.argparse.Namespace(
+        threads=1,
+        parallel=False,
+        amp="off",
+        resolution=64,
+        photos="p",
+        n_eval=2,
+        held_out=2,
+        plot="",
+        json="",
+    )
     rows = [dict(r, chunk=1, chunk_wall_s=1.0, step=5, fid=9.0) for r in ROWS[1::2]]
     ttq.report(args, rows, ["dcgan4", "fastgan"])
     assert "KID fastgan / KID dcgan4 = 0.27" in capsys.readouterr().out

@@ -9,8 +9,12 @@ from landgan import checkpoint as ck
 
 
 def _state(step=3):
-    return {"config": {"model": "dcgan4"}, "step": step, "models": {"G": {"w": torch.arange(4.0)}},
-            "rng": {"torch": torch.get_rng_state()}}
+    return {
+        "config": {"model": "dcgan4"},
+        "step": step,
+        "models": {"G": {"w": torch.arange(4.0)}},
+        "rng": {"torch": torch.get_rng_state()},
+    }
 
 
 def test_round_trip(tmp_path):

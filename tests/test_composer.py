@@ -28,7 +28,7 @@ ELEMS = list(ELEMENTS)
 def _painted(h: int, w: int, left: str, right: str) -> np.ndarray:
     img = np.empty((h, w, 3), np.uint8)
     img[:, : w // 2] = PALETTE[left]
-    img[:, w // 2:] = PALETTE[right]
+    img[:, w // 2 :] = PALETTE[right]
     return img
 
 
@@ -72,9 +72,9 @@ def test_cover_bank_keeps_real_maps_and_how_often_each_kind_occurs():
     bank, weights = cover_bank(maps, size=3)
     assert all(any(torch.equal(b, m) for m in maps) for b in bank)  # medoids, not averages
     order = bank.argmax(1).argsort()
-    assert torch.allclose(weights[order], torch.tensor([.6, .3, .1]))
+    assert torch.allclose(weights[order], torch.tensor([0.6, 0.3, 0.1]))
     small, w = cover_bank(maps[:2], size=3)
-    assert len(small) == 2 and torch.allclose(w, torch.tensor([.5, .5]))
+    assert len(small) == 2 and torch.allclose(w, torch.tensor([0.5, 0.5]))
 
 
 class _Echo(torch.nn.Module):
@@ -86,7 +86,7 @@ class _Echo(torch.nn.Module):
 
 def test_a_layout_generator_draws_a_given_map_as_it_is_and_draws_maps_by_weight():
     bank = torch.softmax(torch.randn(6, 80, generator=torch.Generator().manual_seed(1)), 1)
-    G = LayoutGenerator(_Echo(), bank, 5, weights=torch.tensor([0, 0, 0, 0, 1., 3.]))
+    G = LayoutGenerator(_Echo(), bank, 5, weights=torch.tensor([0, 0, 0, 0, 1.0, 3.0]))
     m = bank[2:3].repeat(4, 1)
     assert torch.equal(G(torch.randn(4, 4), m), m)
     state = {"layout_bank": bank, "layout_weights": G.weights}
@@ -123,7 +123,9 @@ def test_the_training_evaluator_scores_what_evaluate_draws(composer):
     conds = torch.from_numpy(condition_matrix(open_dataset(ds))[0])
     ev.conds = draw_conditions(stored_conditions(conds, tcfg.condition_names), 50, 4)
     # the same maps, drawn with the same weights, from what the checkpoint keeps
-    assert {tuple(r.tolist()) for r in ev.conds} <= {tuple(r.tolist()) for r in state["layout_bank"]}
+    assert {tuple(r.tolist()) for r in ev.conds} <= {
+        tuple(r.tolist()) for r in state["layout_bank"]
+    }
 
 
 def test_model_file_round_trip_gives_the_same_pictures(composer, tmp_path):
@@ -135,7 +137,7 @@ def test_model_file_round_trip_gives_the_same_pictures(composer, tmp_path):
     state = load_model_file(out)
     assert state["made_by"]["trained_with"].startswith("landgan train")
     assert state["made_by"]["commit"] and "export" in state["made_by"]["exported_with"]
-    sea = torch.tensor([.3, .1, 0, .6, 0])
+    sea = torch.tensor([0.3, 0.1, 0, 0.6, 0])
     a, b = (sample_images(*load_generator(t), 4, 5, condition=sea) for t in (run, out))
     assert np.array_equal(a, b)
     half = tmp_path / "h.safetensors"
@@ -165,10 +167,11 @@ def test_generate_follows_a_sketch_file(composer, tmp_path, capsys):
     want = sample_images(G, cfg, 3, 0, condition=layout_request(G, cells))
     out = tmp_path / "g.png"
     assert main(["generate", str(run), "--layout", str(sketch), "--n", "3", "--out", str(out)]) == 0
-    assert np.array_equal(np.asarray(Image.open(out)),
-                          np.asarray(Image.open(_grid(want, tmp_path / "w.png"))))
-    fitted = layout_request(G, cells, torch.tensor([.5, 0, 0, .5, 0]))
-    assert torch.allclose(fitted.view(16, 5).mean(0), torch.tensor([.5, 0, 0, .5, 0]), atol=1e-3)
+    assert np.array_equal(
+        np.asarray(Image.open(out)), np.asarray(Image.open(_grid(want, tmp_path / "w.png")))
+    )
+    fitted = layout_request(G, cells, torch.tensor([0.5, 0, 0, 0.5, 0]))
+    assert torch.allclose(fitted.view(16, 5).mean(0), torch.tensor([0.5, 0, 0, 0.5, 0]), atol=1e-3)
     bad = tmp_path / "photo.png"
     Image.fromarray(blobs(1, 32)[0]).save(bad)
     assert main(["generate", str(run), "--layout", str(bad), "--out", str(tmp_path / "x.png")]) == 2
@@ -241,8 +244,10 @@ def test_the_shipped_composer_puts_water_where_it_was_painted(tmp_path):
         sketch = tmp_path / f"{side}.png"
         Image.fromarray(img).save(sketch)
         out = tmp_path / side
-        assert main(["generate", "landscapes", "--layout", str(sketch), "--n", "8",
-                     "--out", str(out)]) == 0
+        assert (
+            main(["generate", "landscapes", "--layout", str(sketch), "--n", "8", "--out", str(out)])
+            == 0
+        )
         pics = np.stack([np.asarray(Image.open(p)) for p in sorted(out.glob("*.png"))])
         maps = composition_maps(pics)[:, water]  # (N, H, W) water per location
         half = maps.shape[-1] // 2
@@ -252,6 +257,7 @@ def test_the_shipped_composer_puts_water_where_it_was_painted(tmp_path):
     assert l1 > r1 and r2 > l2, ratios
 
 
+@pytest.mark.slow
 def test_the_shipped_composer_is_used_by_name_in_every_verb(tmp_path):
     """generate (with and without a request), export and evaluate take `landscapes`."""
     if not SHIPPED["landscapes"].is_file():
@@ -260,13 +266,43 @@ def test_the_shipped_composer_is_used_by_name_in_every_verb(tmp_path):
     state = load_model_file(SHIPPED["landscapes"])
     assert {"trained_with", "exported_with", "commit"} <= set(state["made_by"])
     assert state["layout_bank"].shape[1] == 80 and "G_ema" in state["models"]
-    assert main(["generate", "landscapes", "--composition", "water=0.6,sky=0.3,mountain=0.1",
-                 "--n", "4", "--out", str(tmp_path / "sea.png")]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "landscapes",
+                "--composition",
+                "water=0.6,sky=0.3,mountain=0.1",
+                "--n",
+                "4",
+                "--out",
+                str(tmp_path / "sea.png"),
+            ]
+        )
+        == 0
+    )
     assert main(["generate", "landscapes", "--n", "6", "--out", str(tmp_path / "any")]) == 0
     pics = np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / "any").glob("*"))])
     assert len(pics) == 6 and pics.std(0).mean() > 10  # drawn compositions differ
-    assert main(["export", "landscapes", "--format", "torchscript",
-                 "--out", str(tmp_path / "g.pt")]) == 0
+    assert (
+        main(["export", "landscapes", "--format", "torchscript", "--out", str(tmp_path / "g.pt")])
+        == 0
+    )
     held = save_dataset(tmp_path / "held", blobs(16, 64), {"source": "test"})
-    assert main(["evaluate", "landscapes", "--against", str(held), "--n", "16",
-                 "--n-real", "16", "--metrics", "kid"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "landscapes",
+                "--against",
+                str(held),
+                "--n",
+                "16",
+                "--n-real",
+                "16",
+                "--metrics",
+                "kid",
+            ]
+        )
+        == 0
+    )

@@ -51,9 +51,18 @@ def test_configs_from_before_cond_aux_keep_their_discriminator():
 def test_the_head_learns_from_reals_and_its_loss_reaches_g(model):
     """Dark images are class 0, bright ones class 1: D's prediction error falls, and G's
     loss carries the head's judgement of the fakes (loss/g_cond); cond_aux 0 drops both."""
-    cfg = TrainConfig.for_model(model=model, resolution=64, batch_size=16, g_width=8,
-                                d_width=8, z_dim=16, conditional=True, conditions="dark,bright",
-                                diffaug="", lr_d=1e-3).validated()
+    cfg = TrainConfig.for_model(
+        model=model,
+        resolution=64,
+        batch_size=16,
+        g_width=8,
+        d_width=8,
+        z_dim=16,
+        conditional=True,
+        conditions="dark,bright",
+        diffaug="",
+        lr_d=1e-3,
+    ).validated()
     rng = np.random.default_rng(0)
     dark = rng.integers(0, 60, (8, 64, 64, 3), dtype=np.uint8)
     bright = rng.integers(190, 255, (8, 64, 64, 3), dtype=np.uint8)
@@ -65,8 +74,9 @@ def test_the_head_learns_from_reals_and_its_loss_reaches_g(model):
     kl = [float(s["loss/cond"]) for s in stats]
     assert kl[0] > 0.3 and np.mean(kl[-5:]) < 0.7 * np.mean(kl[:3])
     assert all("loss/g_cond" in s for s in stats)
-    tr0 = TRAINERS[get_model(model).trainer](dataclasses.replace(cfg, cond_aux=0.0),
-                                             torch.device("cpu"))
+    tr0 = TRAINERS[get_model(model).trainer](
+        dataclasses.replace(cfg, cond_aux=0.0), torch.device("cpu")
+    )
     tr0.set_condition_source(lambda i: c)
     plain = tr0.train_step(lambda i: real)
     assert "loss/cond" not in plain and "loss/g_cond" not in plain

@@ -1,4 +1,5 @@
 """Training in several processes: K processes on one global batch compute what one does.
+The launches of ``landgan train`` under torchrun are in test_distributed_torchrun.py.
 
 Weights are compared by their distance relative to how far training moved them from
 their initial values (``RTOL``). Exact equality is not expected: K processes add the
@@ -21,13 +22,7 @@ well-conditioned network, and the VAE and autoencoder on their first step.
 from __future__ import annotations
 
 import copy
-import os
-import shutil
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,18 +33,28 @@ import torch.multiprocessing as mp
 from landgan.config import TrainConfig
 from landgan.errors import UserError
 from landgan.train import get_trainer
-from landgan.checkpoint import checkpoint_path, load_checkpoint
 from landgan.train.data import StepSampler
 from landgan.train.distributed import Distributed
-from landgan.train.loop import train
 from landgan.models import get_model
 
 RTOL = 1e-3
 # The CLI's default preset (fast) autocasts to bf16 on some CPUs and augments with per-rank
 # noise; the report preset keeps the arithmetic float32 and the same in both launches.
-TINY = dict(data="synthetic", synthetic_count=64, resolution=32, g_width=8, d_width=8, z_dim=16,
-            batch_size=8, sample_every=0, ckpt_every=2, log_every=1, device="cpu", sn=True,
-            preset="report")
+TINY = dict(
+    data="synthetic",
+    synthetic_count=64,
+    resolution=32,
+    g_width=8,
+    d_width=8,
+    z_dim=16,
+    batch_size=8,
+    sample_every=0,
+    ckpt_every=2,
+    log_every=1,
+    device="cpu",
+    sn=True,
+    preset="report",
+)
 
 
 def assert_same_training(got: dict, want: dict, init: dict, where: str) -> None:
@@ -98,14 +103,20 @@ def _sync_batchnorm_matches_one_batch(rank: int, world: int) -> None:
 
     def net() -> nn.Module:
         torch.manual_seed(0)
-        return nn.Sequential(nn.Conv2d(3, 6, 3), nn.BatchNorm2d(6), nn.LeakyReLU(0.2, True),
-                             nn.Conv2d(6, 4, 3), nn.BatchNorm2d(4), nn.LeakyReLU(0.2, True),
-                             nn.Conv2d(4, 1, 4))
+        return nn.Sequential(
+            nn.Conv2d(3, 6, 3),
+            nn.BatchNorm2d(6),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(6, 4, 3),
+            nn.BatchNorm2d(4),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(4, 1, 4),
+        )
 
     x = torch.randn(8, 3, 8, 8, generator=torch.Generator().manual_seed(1)) * 3 + 1
     nets = {1: net(), world: convert_sync_batchnorm(net())}
     for w, m in nets.items():
-        part = x if w == 1 else x[rank * 4:(rank + 1) * 4]
+        part = x if w == 1 else x[rank * 4 : (rank + 1) * 4]
         part = part.contiguous(memory_format=torch.channels_last).requires_grad_(True)
         out = m(part)
         (grad,) = torch.autograd.grad(out.sum(), part, create_graph=True)
@@ -142,9 +153,11 @@ def _trainers_match_one_process(rank: int, world: int) -> None:
     # The VAE and the autoencoder: what their first step computes from the initial
     # weights (the losses, which pair each image with its noise; the code statistics,
     # gathered from every process), not their weights (see the module docstring).
-    variants = [(dict(model="dcgan4", r1=1.0, r1_every=1, balance="adaptive"), 3, "weights"),
-                (dict(model="vae", sn=False), 1, "losses"),
-                (dict(model="autoencoder", sn=False), 1, "codes")]
+    variants = [
+        (dict(model="dcgan4", r1=1.0, r1_every=1, balance="adaptive"), 3, "weights"),
+        (dict(model="vae", sn=False), 1, "losses"),
+        (dict(model="autoencoder", sn=False), 1, "codes"),
+    ]
     trained = {}
     for extra, steps, check in variants:
         cfg = TrainConfig.for_model(**{**TINY, **extra}).validated()
@@ -156,11 +169,14 @@ def _trainers_match_one_process(rank: int, world: int) -> None:
             for k, v in alone_stats.items():
                 assert torch.allclose(shared_stats[k], v, rtol=1e-5), f"{where}: {k}"
         else:
-            got, want, init = ({**s["models"], "codes": s.get("codes", {})}
-                               for s in (shared.state_dict(), alone.state_dict(), init))
+            got, want, init = (
+                {**s["models"], "codes": s.get("codes", {})}
+                for s in (shared.state_dict(), alone.state_dict(), init)
+            )
             parts = ["codes"] if check == "codes" else list(want)
-            assert_same_training({k: got[k] for k in parts}, {k: want[k] for k in parts}, init,
-                                 where)
+            assert_same_training(
+                {k: got[k] for k in parts}, {k: want[k] for k in parts}, init, where
+            )
     ev = TrainingEvaluator.__new__(TrainingEvaluator)  # without loading Inception
     ev.cfg = TrainConfig.for_model(**{**TINY, **variants[0][0], "eval_n": 13})  # an uneven split
     ev.conds, ev.extractor = None, _PixelFeatures()
@@ -194,6 +210,7 @@ def _worker(rank: int, world: int, rendezvous: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_trainers_in_two_processes_match_one(tmp_path):
     ctx = mp.spawn(_worker, (2, f"file://{tmp_path / 'rendezvous'}"), nprocs=2, join=False)
     deadline = time.monotonic() + 180
@@ -202,79 +219,3 @@ def test_trainers_in_two_processes_match_one(tmp_path):
             for p in ctx.processes:
                 p.kill()
             pytest.fail("the two processes did not finish within 180 s (deadlock?)")
-
-
-def _torchrun(cwd: Path, *args: str) -> subprocess.Popen:
-    """``torchrun --nproc_per_node=2 -m landgan train ...`` (torchrun picks a free port)."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "landgan", "train", "--quiet", "--device", "cpu", *args]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    # A session of its own, so that a timeout can stop torchrun and its workers together.
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-def _finish(proc: subprocess.Popen) -> None:
-    try:
-        out, _ = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-    assert proc.returncode == 0, out[-4000:]
-
-
-def test_torchrun_equals_one_process_and_resumes_across_process_counts(tmp_path):
-    work = tmp_path / "work"
-    work.mkdir()
-    one = train(TrainConfig.for_model(**TINY, out=str(tmp_path / "one"), steps=6), progress=False)
-    resumable = work / "from1" / one.name  # the 1-process run as it was at step 2
-    (resumable / "checkpoints").mkdir(parents=True)
-    shutil.copy(checkpoint_path(one, 2), checkpoint_path(resumable, 2))
-    flags = [f"--{k.replace('_', '-')}" + ("" if v is True else f"={v}")
-             for k, v in TINY.items() if k != "device"]
-    fresh = _torchrun(work, *flags, "--out=two", "--steps=4")
-    resumed = _torchrun(work, "--resume", str(resumable), "--steps=4")
-    _finish(fresh)
-    _finish(resumed)
-
-    cfg = TrainConfig.for_model(**TINY)
-    init = get_trainer("gan")(cfg, torch.device("cpu")).state_dict()["models"]
-    want4 = load_checkpoint(checkpoint_path(one, 4))["models"]
-    (two,) = (work / "two").iterdir()
-    assert_same_training(load_checkpoint(checkpoint_path(two, 4))["models"], want4, init, "2 procs")
-    assert_same_training(load_checkpoint(checkpoint_path(resumable, 4))["models"], want4, init,
-                         "1 proc to step 2, then 2 procs")
-
-    # Only rank 0 wrote: one run folder, one event file, every log line once.
-    assert sorted(os.listdir(work)) == ["from1", "two"]
-    files = sorted(str(p.relative_to(two)) for p in two.rglob("*") if p.is_file())
-    assert [f for f in files if not f.startswith("events.")] == [
-        "checkpoints/step_0000002.pt", "checkpoints/step_0000004.pt", "config.json", "log.txt",
-        "samples/step_0000004.png"]
-    assert len([f for f in files if f.startswith("events.out.tfevents")]) == 1
-    log = (two / "log.txt").read_text()
-    assert "device: cpu x 2 processes" in log
-    assert log.count("run folder:") == 1 and log.count("\nstep 3 ") == 1
-
-    again = train(TrainConfig(out=str(work / "two")), resume=str(two), overrides={"steps": 6},
-                  progress=False)
-    assert again == two
-    assert_same_training(load_checkpoint(checkpoint_path(two, 6))["models"],
-                         load_checkpoint(checkpoint_path(one, 6))["models"], init,
-                         "2 procs to step 4, then 1 proc")
-
-
-def test_torchrun_trains_the_default_fastgan(tmp_path):
-    """fastgan under torchrun (SyncBN, spectral norm, per-rank reconstruction quarters):
-    two processes train, rank 0 alone writes, and the run resumes in one process."""
-    proc = _torchrun(tmp_path, "--data=synthetic", "--synthetic-count=32", "--resolution=64",
-                     "--g-width=8", "--d-width=8", "--z-dim=16", "--batch-size=8", "--steps=2",
-                     "--sample-every=0", "--log-every=1", "--out=runs")
-    _finish(proc)
-    (run,) = (tmp_path / "runs").iterdir()
-    state = load_checkpoint(checkpoint_path(run, 2))
-    assert state["config"]["model"] == "fastgan" and "loss/recon" in (run / "log.txt").read_text()
-    assert all(torch.isfinite(t).all() for t in state["models"]["G_ema"].values()
-               if t.is_floating_point())
-    assert train(TrainConfig(out=str(tmp_path / "runs")), resume=str(run),
-                 overrides={"steps": 3}, progress=False) == run

@@ -2,7 +2,8 @@
 
 Every ``landgan`` command in a shell code block of README.md, CONTRIBUTING.md or docs/
 parses with the real parser (an existing verb, existing flags, valid choices; no
-abbreviated flags); every benchmark script such a block runs exists; every linked file,
+abbreviated flags); every benchmark script such a block runs exists; every test a page
+names exists in the file it names; every linked file,
 picture and heading anchor exists; every picture under docs/ is shown or linked by a page
 and is small; pages stay short; and the version agrees in the package, the CLI and the
 changelog.
@@ -11,6 +12,7 @@ changelog.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import io
 import re
@@ -169,6 +171,38 @@ def test_every_benchmark_script_run_exists():
         scripts = [t for t in seg[1:2] if seg[0] in ("python", "python3") and t.endswith(".py")]
         missing += [f"{rel(page)}:{number}: {s}" for s in scripts if not (REPO / s).is_file()]
     assert not missing, "scripts that do not exist:\n" + "\n".join(missing)
+
+
+TEST_FILE = re.compile(r"\b(test_\w+\.py)(?:::(\w+))?")
+TEST_NAME = re.compile(r"`(test_\w+)`")
+
+
+def defined_tests() -> dict[str, set[str]]:
+    """Test file name -> the functions and classes it defines."""
+    return {
+        f.name: {
+            n.name
+            for n in ast.walk(ast.parse(f.read_text(encoding="utf-8")))
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+        }
+        for f in (REPO / "tests").glob("*.py")
+    }
+
+
+def test_every_test_a_page_names_exists():
+    """A test moved or renamed leaves the reliability table pointing at nothing."""
+    tests = defined_tests()
+    everywhere = set().union(*tests.values())
+    bad = []
+    for page in PAGES:
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            for file, name in TEST_FILE.findall(line):
+                if file not in tests or (name and name not in tests[file]):
+                    bad.append(f"{rel(page)}:{number}: {file}{'::' + name if name else ''}")
+            bad += [
+                f"{rel(page)}:{number}: {n}" for n in TEST_NAME.findall(line) if n not in everywhere
+            ]
+    assert not bad, "tests named in the manual that do not exist there:\n" + "\n".join(bad)
 
 
 def slug(heading: str) -> str:

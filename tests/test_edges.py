@@ -11,18 +11,21 @@ from landgan.errors import UserError
 from landgan.sampling import parse_condition
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--lr-g", "nan"], "--lr-g must be a finite number > 0"),
-    (["--lr-d", "-1"], "--lr-d must be a finite number > 0"),
-    (["--beta1", "1.5"], "--beta1 must be between 0 and"),
-    (["--ema-kimg", "nan"], "--ema-kimg must be >= 0"),
-    (["--minutes", "nan"], "--minutes must be between 0 and"),
-    (["--minutes", "inf"], "--minutes must be between 0 and"),
-    (["--log-every", "0"], "--log-every must be >= 1"),
-    (["--seed", str(2**70)], "--seed must be between 0 and"),
-    (["--z-dim", str(10**12)], "--z-dim must be between 1 and"),
-    (["--gp", "inf"], "--gp must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--lr-g", "nan"], "--lr-g must be a finite number > 0"),
+        (["--lr-d", "-1"], "--lr-d must be a finite number > 0"),
+        (["--beta1", "1.5"], "--beta1 must be between 0 and"),
+        (["--ema-kimg", "nan"], "--ema-kimg must be >= 0"),
+        (["--minutes", "nan"], "--minutes must be between 0 and"),
+        (["--minutes", "inf"], "--minutes must be between 0 and"),
+        (["--log-every", "0"], "--log-every must be >= 1"),
+        (["--seed", str(2**70)], "--seed must be between 0 and"),
+        (["--z-dim", str(10**12)], "--z-dim must be between 1 and"),
+        (["--gp", "inf"], "--gp must be >= 0"),
+    ],
+)
 def test_bad_training_numbers_are_one_line(tmp_path, capsys, flags, message):
     assert main(["train", *flags, "--steps", "1", "--out", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
@@ -35,22 +38,30 @@ def test_absurd_sizes_in_a_checkpoint_config_are_refused_before_building():
         TrainConfig.from_dict({**TrainConfig().to_dict(), "z_dim": 10**12})
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--truncation", "nan"], "--truncation must be a finite number > 0"),
-    (["--truncation", "-1"], "--truncation must be a finite number > 0"),
-    (["--seed", str(2**64)], "--seed must be a whole number between 0 and"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--truncation", "nan"], "--truncation must be a finite number > 0"),
+        (["--truncation", "-1"], "--truncation must be a finite number > 0"),
+        (["--seed", str(2**64)], "--seed must be a whole number between 0 and"),
+    ],
+)
 def test_bad_sampling_numbers_are_refused_before_loading(tmp_path, capsys, flags, message):
     # The checkpoint does not even exist: the numbers are checked first.
-    assert main(["generate", str(tmp_path / "none.pt"), "--out", str(tmp_path / "g.png"), *flags]) == 2
+    assert (
+        main(["generate", str(tmp_path / "none.pt"), "--out", str(tmp_path / "g.png"), *flags]) == 2
+    )
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("spec,message", [
-    ("sky=1e308,water=1e308", "too large"),
-    ("sky=0.3,sky=0.2", "given twice"),
-    ("sky=nan", "finite"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("sky=1e308,water=1e308", "too large"),
+        ("sky=0.3,sky=0.2", "given twice"),
+        ("sky=nan", "finite"),
+    ],
+)
 def test_bad_compositions(spec, message):
     with pytest.raises(UserError, match=message):
         parse_condition(spec, ["sky", "water"])
@@ -98,16 +109,31 @@ def test_resuming_a_loose_checkpoint_writes_nothing_beside_it(tmp_path):
     from landgan.checkpoint import list_checkpoints
     from landgan.train.loop import train
 
-    run = train(dcgan4_config(data="synthetic", synthetic_count=16, resolution=32, g_width=8,
-                              d_width=8, batch_size=8, steps=1, sample_every=0,
-                              out=str(tmp_path / "runs")), progress=False)
+    run = train(
+        dcgan4_config(
+            data="synthetic",
+            synthetic_count=16,
+            resolution=32,
+            g_width=8,
+            d_width=8,
+            batch_size=8,
+            steps=1,
+            sample_every=0,
+            out=str(tmp_path / "runs"),
+        ),
+        progress=False,
+    )
     home = tmp_path / "home"
     (home / "sub").mkdir(parents=True)
     loose = home / "sub" / "model.pt"
     shutil.copy(list_checkpoints(run)[-1], loose)
     before = sorted(p.relative_to(home) for p in home.rglob("*"))
-    new = train(TrainConfig(), resume=str(loose), overrides={"steps": 2, "out": str(tmp_path / "runs")},
-                progress=False)
+    new = train(
+        TrainConfig(),
+        resume=str(loose),
+        overrides={"steps": 2, "out": str(tmp_path / "runs")},
+        progress=False,
+    )
     assert sorted(p.relative_to(home) for p in home.rglob("*")) == before
     assert new.parent == tmp_path / "runs" and new != run and new.name.startswith("00001-")
     assert [p.name for p in list_checkpoints(new)] == ["step_0000002.pt"]

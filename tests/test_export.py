@@ -17,18 +17,30 @@ def run(tmp_path_factory, request):
 
     tmp = tmp_path_factory.mktemp("export")
     ds = save_dataset(tmp / "ds", blobs(32, 32), {"source": "test"})
-    cfg = dcgan4_config(data=str(ds), out=str(tmp / "runs"), resolution=32, batch_size=16,
-                      g_width=16, d_width=16, steps=2, sample_every=0)
+    cfg = dcgan4_config(
+        data=str(ds),
+        out=str(tmp / "runs"),
+        resolution=32,
+        batch_size=16,
+        g_width=16,
+        d_width=16,
+        steps=2,
+        sample_every=0,
+    )
     return train(cfg, progress=False)
 
 
 def test_onnx_matches_pytorch(run, tmp_path):
-    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install landgan[export])")
+    ort = pytest.importorskip(
+        "onnxruntime", reason="onnxruntime not installed (pip install landgan[export])"
+    )
     out = tmp_path / "g.onnx"
     assert main(["export", str(run), "--out", str(out)]) == 0
     G, cfg = load_generator(run)
     z = torch.randn(5, cfg.z_dim)  # a batch size the export never saw: the axis is dynamic
-    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"z": z.numpy()})[0]
+    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(
+        None, {"z": z.numpy()}
+    )[0]
     with torch.no_grad():
         want = G(z).numpy()
     assert got.shape == (5, 3, 32, 32) and np.abs(got - want).max() < 1e-4
@@ -46,17 +58,31 @@ def test_torchscript_matches_pytorch(run, tmp_path, capsys):
 
 
 def test_conditional_generator_exports_with_its_condition_input(tmp_path, tiny_dataset):
-    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install landgan[export])")
+    ort = pytest.importorskip(
+        "onnxruntime", reason="onnxruntime not installed (pip install landgan[export])"
+    )
     import onnx
 
-    cfg = dcgan4_config(data="synthetic", synthetic_count=64, out=str(tmp_path / "runs"), resolution=32,
-                      batch_size=16, g_width=8, d_width=8, steps=2, sample_every=0, conditional=True)
+    cfg = dcgan4_config(
+        data="synthetic",
+        synthetic_count=64,
+        out=str(tmp_path / "runs"),
+        resolution=32,
+        batch_size=16,
+        g_width=8,
+        d_width=8,
+        steps=2,
+        sample_every=0,
+        conditional=True,
+    )
     run = train(cfg, progress=False)
     out = tmp_path / "c.onnx"
     assert main(["export", str(run), "--out", str(out)]) == 0
     G, cfg = load_generator(run)
     z = torch.randn(1, cfg.z_dim).expand(3, -1).contiguous()  # rows differ only in c
-    c = torch.tensor([[1, 0, 0, 0, 0], [0, 0, 0, 1, 0], [.4, .3, 0, .2, .1]], dtype=torch.float32)
+    c = torch.tensor(
+        [[1, 0, 0, 0, 0], [0, 0, 0, 1, 0], [0.4, 0.3, 0, 0.2, 0.1]], dtype=torch.float32
+    )
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [i.name for i in sess.get_inputs()] == ["z", "c"]
     got = sess.run(None, {"z": z.numpy(), "c": c.numpy()})[0]

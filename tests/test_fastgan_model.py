@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import blobs
-from landgan.models.fastgan import (SLE_PAIRS, FastGANDiscriminator, FastGANGenerator,
-                                    build_fastgan)
+from landgan.models.fastgan import SLE_PAIRS, FastGANDiscriminator, FastGANGenerator, build_fastgan
 from landgan.models.spec import NetArgs
 
 Z = 16
@@ -101,8 +100,10 @@ def test_generator_output_depends_on_the_gates(res):
             G(z)
         hook.remove()
         assert seen == [(sle.low, sle.high)]
-        for register, fn in ((sle.register_forward_pre_hook, perturb_low),
-                             (sle.register_forward_hook, ungated)):
+        for register, fn in (
+            (sle.register_forward_pre_hook, perturb_low),
+            (sle.register_forward_hook, ungated),
+        ):
             hook = register(fn)  # one at a time: the ungated hook would hide the other
             with torch.no_grad():
                 changed = G(z)
@@ -122,7 +123,7 @@ def test_recon_targets_pick_the_matching_quadrant():
     D.decode_part.register_forward_pre_hook(lambda m, args: crops.append(args[0]))
     for part, (r, c) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
         D.real_scores_and_recon_loss(x, part=part)
-        assert torch.allclose(crops[-1], f16[:, :, 8 * r:8 * r + 8, 8 * c:8 * c + 8])
+        assert torch.allclose(crops[-1], f16[:, :, 8 * r : 8 * r + 8, 8 * c : 8 * c + 8])
     # Decoders that output the exact targets for quadrant 3 score zero there only.
     D.decode_all.register_forward_hook(lambda m, a, out: F.interpolate(x, size=32, mode="area"))
     D.decode_part.register_forward_hook(lambda m, a, out: x[:, :, 32:, 32:])
@@ -216,16 +217,22 @@ def test_onnx_export_matches_pytorch(cond_dim, cond_bn, tmp_path):
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
     torch.manual_seed(0)
     G = FastGANGenerator(64, Z, 8, cond_dim, cond_bn=cond_bn)
-    G = _settled(_live_cond_bn(G) if cond_bn else G, torch.randn(16, Z),
-                 torch.rand(16, cond_dim))
+    G = _settled(_live_cond_bn(G) if cond_bn else G, torch.randn(16, Z), torch.rand(16, cond_dim))
     with torch.no_grad():  # an untrained G's image is near 0: make the 1e-4 check bite
         G.to_rgb[0].weight.mul_(10)
     args = (torch.randn(2, Z), torch.rand(2, cond_dim)) if cond_dim else (torch.randn(2, Z),)
-    names = ["z", "c"][:len(args)]
+    names = ["z", "c"][: len(args)]
     out = tmp_path / "g.onnx"
-    torch.onnx.export(G, args, str(out), input_names=names, output_names=["image"],
-                      dynamic_axes={**{n: {0: "n"} for n in names}, "image": {0: "n"}},
-                      opset_version=17, dynamo=False)
+    torch.onnx.export(
+        G,
+        args,
+        str(out),
+        input_names=names,
+        output_names=["image"],
+        dynamic_axes={**{n: {0: "n"} for n in names}, "image": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
     feeds = {"z": torch.randn(5, Z), "c": torch.rand(5, cond_dim)}  # a batch never exported
     feeds = {k: feeds[k] for k in names}
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])

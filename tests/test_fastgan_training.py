@@ -17,13 +17,24 @@ from landgan.sampling import load_generator, sample_images
 from landgan.train import TRAINERS
 from landgan.train.loop import train
 
-TINY = dict(model="fastgan", resolution=64, batch_size=8, g_width=8, d_width=8, z_dim=16,
-            sample_every=0, ckpt_every=0, log_every=1)
+TINY = dict(
+    model="fastgan",
+    resolution=64,
+    batch_size=8,
+    g_width=8,
+    d_width=8,
+    z_dim=16,
+    sample_every=0,
+    ckpt_every=0,
+    log_every=1,
+)
 
 
 @pytest.fixture(scope="module")
 def blobs64(tmp_path_factory):
-    return save_dataset(tmp_path_factory.mktemp("fg") / "blobs64", blobs(32, 64), {"source": "test"})
+    return save_dataset(
+        tmp_path_factory.mktemp("fg") / "blobs64", blobs(32, 64), {"source": "test"}
+    )
 
 
 def _cfg(out, data, **kw):
@@ -36,9 +47,16 @@ def test_fastgan_is_the_default_and_report_still_the_reports_dcgan():
     assert cfg.loss == "hinge" and cfg.diffaug == "color,translation" and cfg.g_width == 32
     assert TRAINERS["fastgan"].__name__ == "FastGANTrainer"
     report = TrainConfig.for_model(preset="report")
-    assert (report.model, report.loss, report.g_width, report.d_width, report.z_dim,
-            report.batch_size, report.lr_g, report.beta1) == ("dcgan4", "bce", 64, 64, 100, 64,
-                                                              2e-4, 0.5)
+    assert (
+        report.model,
+        report.loss,
+        report.g_width,
+        report.d_width,
+        report.z_dim,
+        report.batch_size,
+        report.lr_g,
+        report.beta1,
+    ) == ("dcgan4", "bce", 64, 64, 100, 64, 2e-4, 0.5)
     assert (report.amp, report.ema_kimg, report.diffaug) == ("off", 0.0, "")
 
 
@@ -65,21 +83,39 @@ def test_resume_is_exact(tmp_path, blobs64):
             assert torch.equal(t, b[net][name]), f"{net}.{name} differs after resume"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cond_bn", [False, True])
 def test_conditional_fastgan_obeys_its_class(tmp_path, cond_bn):
     """Class 0 is dark scenes, class 1 bright ones; asked for each, G mostly complies."""
     rng = np.random.default_rng(0)
     dark = rng.integers(0, 60, (48, 64, 64, 3), dtype=np.uint8)
     bright = rng.integers(190, 255, (48, 64, 64, 3), dtype=np.uint8)
-    ds = save_dataset(tmp_path / "ds", np.concatenate([dark, bright]),
-                      {"source": "test", "classes": ["dark", "bright"], "labels": [0] * 48 + [1] * 48})
+    ds = save_dataset(
+        tmp_path / "ds",
+        np.concatenate([dark, bright]),
+        {"source": "test", "classes": ["dark", "bright"], "labels": [0] * 48 + [1] * 48},
+    )
     # No colour augmentation: brightness is the very thing the condition must control.
-    run = train(_cfg(tmp_path / "runs", ds, steps=80, conditional=True, lr_g=1e-3, lr_d=1e-3,
-                     diffaug="", batch_size=16, cond_bn=cond_bn), progress=False)
+    run = train(
+        _cfg(
+            tmp_path / "runs",
+            ds,
+            steps=80,
+            conditional=True,
+            lr_g=1e-3,
+            lr_d=1e-3,
+            diffaug="",
+            batch_size=16,
+            cond_bn=cond_bn,
+        ),
+        progress=False,
+    )
     G, cfg = load_generator(run)
     assert cfg.cond_bn == cond_bn and (G.cond_bn is not None) == cond_bn
-    means = [sample_images(G, cfg, 16, seed=1, condition=torch.eye(2)[k]).mean((1, 2, 3))
-             for k in range(2)]
+    means = [
+        sample_images(G, cfg, 16, seed=1, condition=torch.eye(2)[k]).mean((1, 2, 3))
+        for k in range(2)
+    ]
     threshold = (means[0].mean() + means[1].mean()) / 2
     accuracy = ((means[0] < threshold).mean() + (means[1] >= threshold).mean()) / 2
     assert means[1].mean() > means[0].mean() + 20 and accuracy > 0.75
@@ -118,15 +154,36 @@ def test_guard_rolls_back_a_diverged_fastgan(tmp_path, blobs64, monkeypatch):
 
 def test_generate_cli_and_ui_engine_serve_a_conditional_fastgan(tmp_path):
     from landgan.ui.engine import Engine  # the UI package is the top layer: only this test needs it
-    run = train(_cfg(tmp_path / "runs", "synthetic", synthetic_count=16, steps=1, conditional=True),
-                progress=False)
-    assert main(["generate", str(run), "--composition", "sky=0.5,water=0.5", "--n", "4",
-                 "--out", str(tmp_path / "g.png")]) == 0
+
+    run = train(
+        _cfg(tmp_path / "runs", "synthetic", synthetic_count=16, steps=1, conditional=True),
+        progress=False,
+    )
+    assert (
+        main(
+            [
+                "generate",
+                str(run),
+                "--composition",
+                "sky=0.5,water=0.5",
+                "--n",
+                "4",
+                "--out",
+                str(tmp_path / "g.png"),
+            ]
+        )
+        == 0
+    )
     eng = Engine(tmp_path / "runs", scratch=tmp_path / "ui")
     (name,) = eng.checkpoints()
     images, _ = eng.generate(name, 2, 0, None, torch.tensor([0.5, 0, 0, 0.5, 0]))
     assert len(images) == 2 and images[0].shape == (64, 64, 3)
-    assert eng.interpolate(name, (1, 2), (torch.full((5,), 0.2),) * 2, 3, None).shape == (3, 64, 64, 3)
+    assert eng.interpolate(name, (1, 2), (torch.full((5,), 0.2),) * 2, 3, None).shape == (
+        3,
+        64,
+        64,
+        3,
+    )
 
 
 def test_cond_bn_is_refused_where_no_model_has_it_and_off_for_old_configs():

@@ -20,13 +20,16 @@ def data():
 def _trainer(model, **kw):
     # Plain defaults (no DiffAugment) unless a case asks for it, as before the fast
     # preset became TrainConfig's own default.
-    cfg = TrainConfig.for_model(model=model, resolution=32, batch_size=32, g_width=16,
-                                d_width=16, **{"diffaug": "", **kw}).validated()
+    cfg = TrainConfig.for_model(
+        model=model, resolution=32, batch_size=32, g_width=16, d_width=16, **{"diffaug": "", **kw}
+    ).validated()
     return GANTrainer(cfg, torch.device("cpu"))
 
 
 def _source(data):
-    return lambda i: to_model(data.images[np.random.default_rng(i).choice(len(data), 32, replace=False)])
+    return lambda i: to_model(
+        data.images[np.random.default_rng(i).choice(len(data), 32, replace=False)]
+    )
 
 
 def _colour_error(tr, data):
@@ -35,12 +38,15 @@ def _colour_error(tr, data):
     return float(np.abs(fake - data.images.reshape(-1, 3).mean(0)).mean())
 
 
-@pytest.mark.parametrize("model,extra", [
-    ("dcgan4", {}),
-    ("mlp-gan", {}),
-    ("dcgan4", {"loss": "hinge", "sn": True, "diffaug": "color,translation,cutout", "r1": 0.1}),
-    ("dcgan4", {"balance": "adaptive"}),
-])
+@pytest.mark.parametrize(
+    "model,extra",
+    [
+        ("dcgan4", {}),
+        ("mlp-gan", {}),
+        ("dcgan4", {"loss": "hinge", "sn": True, "diffaug": "color,translation,cutout", "r1": 0.1}),
+        ("dcgan4", {"balance": "adaptive"}),
+    ],
+)
 def test_gap_opens_then_colours_move_towards_data(data, model, extra):
     tr = _trainer(model, **extra)
     before, gaps = _colour_error(tr, data), []
@@ -56,7 +62,9 @@ def test_gap_opens_then_colours_move_towards_data(data, model, extra):
 def test_wgan_clipping_bounds_every_critic_weight(data):
     tr = _trainer("wgan")
     assert tr.cfg.clip == 0.01 and tr.cfg.d_steps == 5 and tr.cfg.optimizer == "rmsprop"
-    gaps = [float(s["d/real"] - s["d/fake"]) for s in (tr.train_step(_source(data)) for _ in range(8))]
+    gaps = [
+        float(s["d/real"] - s["d/fake"]) for s in (tr.train_step(_source(data)) for _ in range(8))
+    ]
     params = list(tr.D.parameters())
     assert all(p.abs().max() <= 0.01 + 1e-9 for p in params)
     assert any(p.abs().max() >= 0.0099 for p in params)  # clipping was active, not vacuous
@@ -79,6 +87,7 @@ def test_gradient_penalty_value_for_a_linear_critic():
     assert torch.isclose(tr._penalties(x, -x)["gp"], torch.tensor(10.0))
 
 
+@pytest.mark.slow
 def test_gradient_penalty_holds_the_norm_near_one(data):
     tr = _trainer("wgan-gp", gp=100.0)
     with torch.no_grad():

@@ -39,12 +39,25 @@ def test_every_generate_flag_acts_everywhere_or_has_a_refusal():
 def plain(tmp_path_factory):
     """(an unconditional run, its model file)."""
     tmp = tmp_path_factory.mktemp("plain")
-    cfg = TrainConfig.for_model(model="dcgan4", data="synthetic", synthetic_count=16,
-                                resolution=32, batch_size=8, g_width=8, d_width=8, steps=1,
-                                sample_every=0, out=str(tmp / "runs"))
+    cfg = TrainConfig.for_model(
+        model="dcgan4",
+        data="synthetic",
+        synthetic_count=16,
+        resolution=32,
+        batch_size=8,
+        g_width=8,
+        d_width=8,
+        steps=1,
+        sample_every=0,
+        out=str(tmp / "runs"),
+    )
     run = train(cfg, progress=False)
-    assert cli.main(["export", str(run), "--format", "safetensors",
-                     "--out", str(tmp / "m.safetensors")]) == 0
+    assert (
+        cli.main(
+            ["export", str(run), "--format", "safetensors", "--out", str(tmp / "m.safetensors")]
+        )
+        == 0
+    )
     return run, tmp / "m.safetensors"
 
 

@@ -1,6 +1,6 @@
 """Hostile inputs for ``prepare``: every bad file is skipped with its reason, odd but
-usable ones are stored, and nothing else in the dataset is lost. Plus a fuzz test of
-:func:`landgan.data.decode.decode_image` on mutated image bytes.
+usable ones are stored, and nothing else in the dataset is lost. The fuzz test of
+:func:`landgan.data.decode.decode_image` on mutated image bytes is in test_decode_fuzz.py.
 """
 
 from __future__ import annotations
@@ -10,35 +10,23 @@ import json
 import multiprocessing
 import os
 import struct
-import time
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from PIL import Image
 
 from landgan.data.dataset import open_dataset
-from landgan.data.decode import SkipImage, decode_image
+from landgan.data.decode import decode_image
 from landgan.data.prepare import display_name, prepare_dataset
+
+from hostile_bytes import encode, noise, patch_central
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="needs symlinks, FIFOs, byte names")
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # root ignores file permissions
 RED = (255, 0, 0)
-
-
-def _enc(img: Image.Image, fmt: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, fmt, **kw)
-    return buf.getvalue()
-
-
-def _noise(w: int, h: int, seed: int = 0, mode: str = "RGB") -> Image.Image:
-    a = np.random.default_rng(seed).integers(0, 256, (h, w, 3), np.uint8)
-    return Image.fromarray(a).convert(mode)
 
 
 def _png_bomb(w: int, h: int) -> bytes:
@@ -50,26 +38,26 @@ def _png_bomb(w: int, h: int) -> bytes:
 
 def _jpeg_bomb(w: int, h: int) -> bytes:
     """A small JPEG whose frame header (SOF0) is changed to announce w x h pixels."""
-    data = bytearray(_enc(_noise(16, 16), "JPEG"))
+    data = bytearray(encode(noise(16, 16), "JPEG"))
     struct.pack_into(">HH", data, data.find(b"\xff\xc0") + 5, h, w)
     return bytes(data)
 
 
 def _corrupt(data: bytes, at: int, new: bytes) -> bytes:
-    return data[:at] + new + data[at + len(new):]
+    return data[:at] + new + data[at + len(new) :]
 
 
 def _exif_jpeg(exif: bytes) -> bytes:
     """An 80x40 JPEG, left half red and right half blue, with the APP1 segment ``exif``."""
     img = Image.new("RGB", (80, 40), RED)
     img.paste((0, 0, 255), (40, 0, 80, 40))
-    return _enc(img, "JPEG", quality=95, exif=exif)
+    return encode(img, "JPEG", quality=95, exif=exif)
 
 
 def _bad_files() -> dict[str, tuple[bytes | Image.Image, str]]:
     """Files to be skipped: name -> (bytes or an image to save, start of the skip reason)."""
-    jpg, png = _enc(_noise(64, 48, 1), "JPEG"), _enc(_noise(40, 40, 2), "PNG")
-    webp = _enc(_noise(40, 40, 3), "WEBP", quality=80)
+    jpg, png = encode(noise(64, 48, 1), "JPEG"), encode(noise(40, 40, 2), "PNG")
+    webp = encode(noise(40, 40, 3), "WEBP", quality=80)
     eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"  # Ghostscript bait
     return {
         "truncated.jpg": (jpg[: len(jpg) // 2], "truncated image"),
@@ -78,15 +66,19 @@ def _bad_files() -> dict[str, tuple[bytes | Image.Image, str]]:
         "corrupt.jpg": (_corrupt(jpg, jpg.find(b"\xff\xc4") + 5, b"\xff" * 16), "corrupt image"),
         "corrupt.png": (_corrupt(png, png.find(b"IDAT") + 40, b"\0" * 40), "corrupt image"),
         "corrupt.webp": (_corrupt(webp, webp.find(b"\x9d\x01\x2a"), b"\0\0\0"), "corrupt image"),
-        "corrupt_header.jpg": (_corrupt(jpg, jpg.find(b"\xff\xc0") + 9, b"\0"),  # 0 channels
-                               "corrupt image: broken header"),
-        "empty.jpg": (b"", "empty file"), "empty.png": (b"", "empty file"),
-        "empty.webp": (b"", "empty file"), os.fsdecode(b"bad\xff.jpg"): (b"", "empty file"),
+        "corrupt_header.jpg": (
+            _corrupt(jpg, jpg.find(b"\xff\xc0") + 9, b"\0"),  # 0 channels
+            "corrupt image: broken header",
+        ),
+        "empty.jpg": (b"", "empty file"),
+        "empty.png": (b"", "empty file"),
+        "empty.webp": (b"", "empty file"),
+        os.fsdecode(b"bad\xff.jpg"): (b"", "empty file"),
         "text.png": (b"this is not a picture\n", "not an image"),
         "page.jpg": (b"<html><body>404</body></html>", "not an image"),
         "random.webp": (np.random.default_rng(4).bytes(3000), "not an image"),
         "postscript.jpg": (eps, "not an image"),
-        "gif.png": (_enc(_noise(20, 20, 5), "GIF"), "not an image"),  # GIF is not tried
+        "gif.png": (encode(noise(20, 20, 5), "GIF"), "not an image"),  # GIF is not tried
         "bomb.png": (_png_bomb(50_000, 50_000), "too large: 50000 x 50000 pixels"),
         "bomb.jpg": (_jpeg_bomb(60_000, 60_000), "too large: 60000 x 60000 pixels"),
         "line.png": (Image.new("RGB", (10_000, 3)), "too small: 10000 x 3 pixels"),
@@ -101,35 +93,42 @@ def _good_files() -> dict[str, bytes | Image.Image | tuple]:
     pal = Image.new("P", (30, 30), 0)
     pal.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
     return {
-        "good.jpg": _noise(64, 48, 6), "good.png": _noise(40, 40, 7),
-        "good.bmp": _noise(40, 30, 8), "good.tif": _noise(30, 40, 10),
-        "good.webp": _enc(_noise(40, 40, 9), "WEBP", lossless=True),
+        "good.jpg": noise(64, 48, 6),
+        "good.png": noise(40, 40, 7),
+        "good.bmp": noise(40, 30, 8),
+        "good.tif": noise(30, 40, 10),
+        "good.webp": encode(noise(40, 40, 9), "WEBP", lossless=True),
         "cmyk.jpg": Image.new("CMYK", (40, 40), (0, 255, 255, 0)),
         "cmyk.tif": Image.new("CMYK", (40, 40), (0, 255, 255, 0)),
         "sixteen.png": Image.fromarray(np.full((40, 40), 40000, np.uint16)),
         "sixteen.tif": Image.fromarray(np.full((40, 40), 40000, np.uint16)),
         "float.tif": Image.fromarray(np.full((40, 40), 0.5, np.float32)),
-        "palette.png": _noise(40, 40, 11).convert("P"),
+        "palette.png": noise(40, 40, 11).convert("P"),
         "palette_alpha.png": (pal, {"transparency": 0}),  # every pixel transparent red
         "rgba.png": Image.new("RGBA", (30, 30), (0, 0, 255, 0)),  # transparent blue
         "gray_alpha.png": Image.new("LA", (30, 30), (0, 0)),
-        "gray.jpg": Image.new("L", (40, 40), 100), "bilevel.bmp": Image.new("1", (40, 40), 1),
+        "gray.jpg": Image.new("L", (40, 40), 100),
+        "bilevel.bmp": Image.new("1", (40, 40), 1),
         "exif6.jpg": _exif_jpeg(exif6.tobytes()),
         "exif_broken.jpg": _exif_jpeg(b"Exif\0\0II*\0\xff\xff\xff\x7f" + b"\xee" * 40),
-        "png_named.jpg": _enc(_noise(40, 40, 15), "PNG"),
+        "png_named.jpg": encode(noise(40, 40, 15), "PNG"),
         "wide.png": Image.new("RGB", (4000, 8), RED),  # 500:1 is fine; a short side of 3 is not
-        "Gipfel–Übersicht 山.jpg": _noise(50, 40, 12),
-        os.fsdecode(b"\xff\xfe.png"): _noise(20, 20, 13), "two\nlines.png": _noise(20, 20, 14),
+        "Gipfel–Übersicht 山.jpg": noise(50, 40, 12),
+        os.fsdecode(b"\xff\xfe.png"): noise(20, 20, 13),
+        "two\nlines.png": noise(20, 20, 14),
     }
 
 
 OTHER_SKIPS = {  # made by _make_hostile, not plain files
-    "sparse.bmp": "too large: 800000000 bytes", "dangling.png": "unreadable: No such file",
+    "sparse.bmp": "too large: 800000000 bytes",
+    "dangling.png": "unreadable: No such file",
     "loop_a.png": "unreadable: Too many levels of symbolic links",
     "loop_b.png": "unreadable: Too many levels of symbolic links",
     "self.png": "unreadable: Too many levels of symbolic links",
-    "fifo.png": "not a regular file", "zero.png": "not a regular file",
-    "locked.png": "permission denied", "locked_dir": "unreadable folder: Permission denied",
+    "fifo.png": "not a regular file",
+    "zero.png": "not a regular file",
+    "locked.png": "permission denied",
+    "locked_dir": "unreadable folder: Permission denied",
 }
 SKIPS = {**{display_name(n): r for n, (_, r) in _bad_files().items()}, **OTHER_SKIPS}
 STORED = {display_name(n) for n in _good_files()}
@@ -147,9 +146,14 @@ def _make_hostile(root: Path) -> None:
             what.save(root / name)
     with open(root / "sparse.bmp", "wb") as f:  # 800 MB announced, nothing on disk
         f.truncate(800_000_000)
-    for link, target in [("loop_a.png", "loop_b.png"), ("loop_b.png", "loop_a.png"),
-                         ("self.png", "self.png"), ("dangling.png", "missing.png"),
-                         ("zero.png", "/dev/zero"), ("loopdir", ".")]:
+    for link, target in [
+        ("loop_a.png", "loop_b.png"),
+        ("loop_b.png", "loop_a.png"),
+        ("self.png", "self.png"),
+        ("dangling.png", "missing.png"),
+        ("zero.png", "/dev/zero"),
+        ("loopdir", "."),
+    ]:
         os.symlink(target, root / link)
     os.mkfifo(root / "fifo.png")  # opening it for reading would wait for a writer forever
     (root / "locked_dir").mkdir()
@@ -171,6 +175,7 @@ def _deny(monkeypatch) -> None:
         if os.path.basename(path) == "locked_dir":
             raise PermissionError(13, "Permission denied", path)
         return real_scandir(path)
+
     monkeypatch.setattr(os, "open", open_)
     monkeypatch.setattr(os, "scandir", scandir)
 
@@ -212,7 +217,8 @@ def test_hostile_folder_counts_and_reasons(hostile):
     meta = json.loads((report.out / "dataset.json").read_text(encoding="ascii"))
     # Undecodable bytes and control characters are shown as \xNN; real Unicode stays.
     assert {"Gipfel–Übersicht 山.jpg", "\\xff\\xfe.png", "two\\x0alines.png"} <= set(
-        meta["sources"])
+        meta["sources"]
+    )
     assert "bad\\xff.jpg" in reasons
     assert "3 too large" in report.summary() and f"skipped {len(SKIPS)} (" in report.summary()
 
@@ -232,6 +238,7 @@ def test_handled_modes(hostile):
 
     def _pixels(ds, name: str) -> np.ndarray:
         return ds.images[ds.meta["sources"].index(name)].astype(int)
+
     for name in ("cmyk.jpg", "cmyk.tif", "wide.png"):  # red stays red
         r, g, b = _pixels(ds, name).mean(axis=(0, 1))
         assert r > 200 and g < 60 and b < 60, name
@@ -248,51 +255,45 @@ def test_handled_modes(hostile):
     assert img[:, :12, 0].mean() > 180 and img[:, -12:, 2].mean() > 180
 
 
-def _patch_central(data: bytearray, name: str, offset: int, fmt: str, value: int) -> None:
-    """Overwrite a field of ``name``'s central-directory record (what zipfile trusts)."""
-    at = 0
-    while (at := data.find(b"PK\x01\x02", at)) >= 0:
-        n = struct.unpack_from("<H", data, at + 28)[0]
-        if data[at + 46: at + 46 + n] == name.encode():
-            struct.pack_into(fmt, data, at + offset, value)
-            return
-        at += 4
-    raise KeyError(name)
-
-
 def test_hostile_zip(tmp_path):
-    good = {"set/a.png": _enc(_noise(40, 40, 20), "PNG"),
-            "set/b.jpg": _enc(_noise(48, 40, 21), "JPEG"),
-            "set/ユニコード.webp": _enc(_noise(40, 40, 22), "WEBP"),
-            "set/twice.png": _enc(_noise(40, 40, 25), "PNG")}  # 2nd copy; zipfile reads it
+    good = {
+        "set/a.png": encode(noise(40, 40, 20), "PNG"),
+        "set/b.jpg": encode(noise(48, 40, 21), "JPEG"),
+        "set/ユニコード.webp": encode(noise(40, 40, 22), "WEBP"),
+        "set/twice.png": encode(noise(40, 40, 25), "PNG"),
+    }  # 2nd copy; zipfile reads it
     unsafe = ("../evil.png", "/abs.png", "set/../../evil2.png", "C:/win.png", "..\\back.png")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf, pytest.warns(UserWarning):
-        zf.writestr("set/twice.png", _enc(_noise(40, 40, 26), "PNG"))  # "Duplicate name"
+        zf.writestr("set/twice.png", encode(noise(40, 40, 26), "PNG"))  # "Duplicate name"
         for name, encoded in good.items():
             zf.writestr(name, encoded)
         for name in (*unsafe, "set/huge.png", "set/liar.png", "set/locked.png"):
-            zf.writestr(name, _enc(_noise(20, 20, 24), "PNG"))  # over 1 kB
+            zf.writestr(name, encode(noise(20, 20, 24), "PNG"))  # over 1 kB
         zf.writestr("set/zeros.bmp", b"\0" * 9_000_000)  # ~9 kB compressed: a real bomb
-        whole = _enc(_noise(40, 40, 23), "PNG")
+        whole = encode(noise(40, 40, 23), "PNG")
         zf.writestr("set/truncated.png", whole[: len(whole) // 2])
         zf.writestr("set/empty.jpg", b"")
         zf.writestr("__MACOSX/set/._a.png", b"apple double")  # ignored
     data = bytearray(buf.getvalue())
-    _patch_central(data, "set/huge.png", 24, "<I", 0xFFFF_FFF0)  # announces 4 GiB
-    _patch_central(data, "set/liar.png", 24, "<I", 100)  # announces less than it holds
+    patch_central(data, "set/huge.png", 24, "<I", 0xFFFF_FFF0)  # announces 4 GiB
+    patch_central(data, "set/liar.png", 24, "<I", 100)  # announces less than it holds
     flags = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("set/locked.png").flag_bits
-    _patch_central(data, "set/locked.png", 8, "<H", flags | 1)  # "encrypted"
+    patch_central(data, "set/locked.png", 8, "<H", flags | 1)  # "encrypted"
     (tmp_path / "set.zip").write_bytes(bytes(data))
-    report = prepare_dataset(tmp_path / "set.zip", tmp_path / "out", 32, workers=1,
-                             max_pixels=1_000_000, progress=False)  # member limit 8 MB
-    want = {**dict.fromkeys(unsafe, "unsafe path in zip"),
-            "set/huge.png": "too large: 4294967280 bytes uncompressed",
-            "set/zeros.bmp": "too large: 9000000 bytes uncompressed",
-            "set/liar.png": "corrupt zip member: Bad CRC-32",
-            "set/locked.png": "unreadable zip member: File 'set/locked.png' is encrypted",
-            "set/truncated.png": "truncated image", "set/empty.jpg": "empty file",
-            "set/twice.png": "duplicate name in zip"}
+    report = prepare_dataset(
+        tmp_path / "set.zip", tmp_path / "out", 32, workers=1, max_pixels=1_000_000, progress=False
+    )  # member limit 8 MB
+    want = {
+        **dict.fromkeys(unsafe, "unsafe path in zip"),
+        "set/huge.png": "too large: 4294967280 bytes uncompressed",
+        "set/zeros.bmp": "too large: 9000000 bytes uncompressed",
+        "set/liar.png": "corrupt zip member: Bad CRC-32",
+        "set/locked.png": "unreadable zip member: File 'set/locked.png' is encrypted",
+        "set/truncated.png": "truncated image",
+        "set/empty.jpg": "empty file",
+        "set/twice.png": "duplicate name in zip",
+    }
     reasons = dict(report.skipped)
     assert set(reasons) == set(want) and len(report.skipped) == len(want)
     for name, start in want.items():
@@ -302,50 +303,3 @@ def test_hostile_zip(tmp_path):
     for i, (name, encoded) in enumerate(sorted(good.items())):
         assert np.array_equal(ds.images[i], decode_image(encoded, 32)), name
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "set.zip"]  # nothing extracted
-
-
-# Tiny valid files of every format (and some variants) for the fuzz test to mutate.
-_SEEDS = [_enc(_noise(16, 12, 30), "PNG"), _enc(_noise(16, 12, 31), "JPEG"),
-          _enc(_noise(16, 12, 32), "JPEG", progressive=True),
-          _enc(_noise(16, 12, 33), "WEBP"), _enc(_noise(16, 12, 34), "WEBP", lossless=True),
-          _enc(_noise(16, 12, 35), "BMP"), _enc(_noise(16, 12, 36, "P"), "BMP"),
-          _enc(_noise(16, 12, 37), "TIFF"),
-          _enc(_noise(16, 12, 38), "TIFF", compression="tiff_lzw"),
-          _enc(_noise(16, 12, 39, "P"), "PNG"), _enc(_noise(16, 12, 40, "RGBA"), "PNG"),
-          _enc(_noise(16, 12, 41, "CMYK"), "JPEG")]
-_MUTATION = st.one_of(  # (kind, position, payload); positions wrap around the data's length
-    st.tuples(st.just("flip"), st.integers(0, 1 << 16), st.integers(1, 255)),
-    st.tuples(st.just("cut"), st.integers(0, 1 << 16), st.just(0)),
-    st.tuples(st.just("insert"), st.integers(0, 1 << 16), st.binary(min_size=1, max_size=16)))
-
-
-def _mutate(data: bytes, mutations) -> bytes:
-    out = bytearray(data)
-    for kind, pos, payload in mutations:
-        at = pos % (len(out) + 1)
-        if kind == "flip" and at < len(out):
-            out[at] ^= payload
-        elif kind == "cut":
-            del out[at:]
-        elif kind == "insert":
-            out[at:at] = payload
-    return bytes(out)
-
-
-# derandomize: the same 150 cases on every run, so the suite never flakes; for a longer
-# random search set derandomize=False and raise max_examples.
-@settings(max_examples=150, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.sampled_from(_SEEDS), mutations=st.lists(_MUTATION, min_size=1, max_size=6))
-def test_fuzz_decode_image(seed, mutations):
-    data = _mutate(seed, mutations)
-    start = time.perf_counter()
-    try:
-        # A small pixel limit: a mutated header announcing a huge image is refused
-        # before Pillow allocates it, which keeps every case fast.
-        arr = decode_image(data, 8, max_pixels=64 * 64)
-    except SkipImage as e:
-        assert isinstance(e.reason, str) and e.reason
-    else:
-        assert arr.shape == (8, 8, 3) and arr.dtype == np.uint8
-    assert time.perf_counter() - start < 2.0  # no near-hang on any input

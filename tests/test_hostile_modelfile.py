@@ -24,14 +24,17 @@ def _write(path, tensors, **meta):
     return path
 
 
-@pytest.mark.parametrize("case, fragment", [
-    ("random bytes", "not a readable landgan model file"),
-    ("huge header", "not a readable landgan model file"),
-    ("other safetensors", "not a landgan model file"),
-    ("bad config", "damaged landgan model file"),
-    ("absurd size", "g-width must be between"),
-    ("wrong weights", "does not match model fastgan"),
-])
+@pytest.mark.parametrize(
+    "case, fragment",
+    [
+        ("random bytes", "not a readable landgan model file"),
+        ("huge header", "not a readable landgan model file"),
+        ("other safetensors", "not a landgan model file"),
+        ("bad config", "damaged landgan model file"),
+        ("absurd size", "g-width must be between"),
+        ("wrong weights", "does not match model fastgan"),
+    ],
+)
 def test_forged_model_files_are_refused_in_one_line(tmp_path, capsys, case, fragment):
     f = tmp_path / "m.safetensors"
     if case == "random bytes":
@@ -51,12 +54,15 @@ def test_forged_model_files_are_refused_in_one_line(tmp_path, capsys, case, frag
     assert not (tmp_path / "x.png").exists()
 
 
-@pytest.mark.parametrize("bank, weights, fragment", [
-    (torch.full((4, 7), 0.2), torch.ones(4), "a map has 7 numbers, the model takes 80"),
-    (torch.full((4, 80), 0.2), torch.ones(3), "one weight per map"),
-    (torch.full((4, 80), float("nan")), torch.ones(4), "NaN"),
-    (torch.full((4, 80), 0.2), -torch.ones(4), "negative"),
-])
+@pytest.mark.parametrize(
+    "bank, weights, fragment",
+    [
+        (torch.full((4, 7), 0.2), torch.ones(4), "a map has 7 numbers, the model takes 80"),
+        (torch.full((4, 80), 0.2), torch.ones(3), "one weight per map"),
+        (torch.full((4, 80), float("nan")), torch.ones(4), "NaN"),
+        (torch.full((4, 80), 0.2), -torch.ones(4), "negative"),
+    ],
+)
 def test_a_layout_model_with_damaged_maps_is_refused(tmp_path, capsys, bank, weights, fragment):
     from landgan.composer import composer_maps
 

@@ -47,8 +47,10 @@ def test_bad_device_is_the_same_clear_error_on_every_verb(verb, tmp_path, capsys
     run = tmp_path / "runs" / "00000-x"
     assert cli.main(["train", "--device", "gpu7", "--steps", "1", "--out", str(tmp_path)]) == 2
     train_err = capsys.readouterr().err
-    argv = {"generate": ["generate", str(run), "--out", str(tmp_path / "g.png")],
-            "evaluate": ["evaluate", str(run)]}[verb]
+    argv = {
+        "generate": ["generate", str(run), "--out", str(tmp_path / "g.png")],
+        "evaluate": ["evaluate", str(run)],
+    }[verb]
     assert cli.main(argv + ["--device", "gpu7"]) == 2
     err = capsys.readouterr().err
     assert "unknown device 'gpu7'" in err and err == train_err
@@ -86,15 +88,28 @@ def test_every_trainer_fulfils_the_contract():
 
 def _build_tiny_family(a):
     """A made-up family: the DCGAN networks under a new name, as a new model file would be."""
-    return (DCGANGenerator(a.resolution, 3, a.z_dim, a.g_width),
-            DCGANDiscriminator(a.resolution, 3, a.d_width))
+    return (
+        DCGANGenerator(a.resolution, 3, a.z_dim, a.g_width),
+        DCGANDiscriminator(a.resolution, 3, a.d_width),
+    )
 
 
 def test_a_new_family_is_a_model_and_a_registry_entry(tmp_path, monkeypatch):
     monkeypatch.setitem(models.MODELS, "tiny", ModelSpec(_build_tiny_family, (32,), "test family"))
-    run = train(TrainConfig(model="tiny", resolution=32, batch_size=8, g_width=8, d_width=8,
-                            steps=2, sample_every=0, synthetic_count=16, out=str(tmp_path)),
-                progress=False)
+    run = train(
+        TrainConfig(
+            model="tiny",
+            resolution=32,
+            batch_size=8,
+            g_width=8,
+            d_width=8,
+            steps=2,
+            sample_every=0,
+            synthetic_count=16,
+            out=str(tmp_path),
+        ),
+        progress=False,
+    )
     G, cfg = load_generator(run)
     assert cfg.model == "tiny" and isinstance(G, DCGANGenerator)
     assert sample_images(G, cfg, 2).shape == (2, 32, 32, 3)
@@ -105,5 +120,5 @@ def test_guard_finds_networks_and_optimisers_through_the_contract():
     tr = TRAINERS["ae"](cfg, torch.device("cpu"))
     assert set(tr.networks()) == {"G", "E", "G_ema"}
     assert all(isinstance(n, nn.Module) for n in tr.networks().values())
-    (opt, field), = tr.optimizers().values()
+    ((opt, field),) = tr.optimizers().values()
     assert field == "lr_g" and opt.param_groups[0]["lr"] == cfg.lr_g

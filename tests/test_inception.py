@@ -16,11 +16,19 @@ import torch.nn.functional as F
 
 from landgan.errors import UserError
 from landgan.metrics import inception
-from landgan.metrics.inception import (FIDInception, FeatureExtractor, default_weights_path,
-                                       preprocess, resize_matrix)
+from landgan.metrics.inception import (
+    FIDInception,
+    FeatureExtractor,
+    default_weights_path,
+    preprocess,
+    resize_matrix,
+)
 from landgan.metrics.inception_net import ConvReLU
-from landgan.metrics.is_classifier import (IS_UNAVAILABLE, classifier_from_state_dict,
-                                           load_is_classifier)
+from landgan.metrics.is_classifier import (
+    IS_UNAVAILABLE,
+    classifier_from_state_dict,
+    load_is_classifier,
+)
 
 
 def _weights():
@@ -128,14 +136,18 @@ def test_is_classifier_pt_inception_layout(jit_module, eager, tmp_path):
 
 def test_is_classifier_torchvision_layout(jit_module):
     state = {f"module.{k}": v for k, v in _torchvision_names(jit_module.state_dict(), True).items()}
-    state.update({"module.fc.weight": torch.zeros(1000, 2048),
-                  "module.fc.bias": torch.arange(1000.),
-                  "module.AuxLogits.conv0.conv.weight": torch.zeros(128, 768, 1, 1)})
+    state.update(
+        {
+            "module.fc.weight": torch.zeros(1000, 2048),
+            "module.fc.bias": torch.arange(1000.0),
+            "module.AuxLogits.conv0.conv.weight": torch.zeros(128, 768, 1, 1),
+        }
+    )
     clf = classifier_from_state_dict(state)
     assert clf.layout == "torchvision" and clf.trunk.Mixed_7c.pool.kind == "avg"
     x = torch.zeros(1, 3, 75, 75)  # the smallest input Inception-v3 accepts: cheap
     with torch.inference_mode():
-        assert torch.equal(clf(x)[0], torch.arange(1000.))
+        assert torch.equal(clf(x)[0], torch.arange(1000.0))
 
 
 def test_is_classifier_errors(tmp_path):

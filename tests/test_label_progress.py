@@ -36,8 +36,9 @@ def test_label_draws_a_bar_and_labels_as_before(tmp_path, capsys, monkeypatch):
     ds = save_dataset(tmp_path / "ds", images, {"source": "test"})
     calls = []
     real = label.estimator_function
-    monkeypatch.setattr(label, "estimator_function",
-                        lambda name: (lambda x: calls.append(len(x)) or real(name)(x)))
+    monkeypatch.setattr(
+        label, "estimator_function", lambda name: lambda x: calls.append(len(x)) or real(name)(x)
+    )
     fractions = label.label_dataset(ds, estimator="rules", progress=True)
     err = capsys.readouterr().err
     assert _bar_done(err, N), err
@@ -74,8 +75,10 @@ def test_a_photo_folder_is_offered_a_dataset_beside_it(tmp_path, capsys):
     photos.mkdir()
     Image.new("RGB", (80, 60), (90, 140, 220)).save(photos / "a.jpg")
     want = f"make one from these photos with: landgan prepare {photos} --out {tmp_path / 'alps-64'}"
-    for argv in (["label", str(photos)], ["train", "--data", str(photos), "--steps", "1",
-                                           "--out", str(tmp_path / "runs")]):
+    for argv in (
+        ["label", str(photos)],
+        ["train", "--data", str(photos), "--steps", "1", "--out", str(tmp_path / "runs")],
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and want in err, err

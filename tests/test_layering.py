@@ -25,7 +25,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "landgan"
 LAYERS = [
     {"errors", "files", "images", "losses", "augment", "grid", "device", "sketch", "shipped"},
     {"data", "models"},
-    {"metrics", "config", "label_rules"},
+    {"metrics", "config", "config_flags", "label_rules"},
     {"checkpoint", "modelfile", "composer", "sampling"},
     {"train"},
     {"generate", "evaluate", "export", "label"},
@@ -56,8 +56,10 @@ def _imports(tree: ast.Module, modules: set[str]):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             # "from landgan.x import y" may name a submodule y or an attribute of x.
-            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules
-                     else node.module for a in node.names]
+            names = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                for a in node.names
+            ]
         for name in names:
             if name == "landgan" or name.startswith("landgan."):
                 yield name, node.lineno, id(node) in top_level
@@ -75,7 +77,7 @@ def graph():
         for name, lineno, at_top in _imports(ast.parse(src), modules):
             edges[mod].add(name)
             if not at_top:
-                around = " ".join(lines[max(0, lineno - 2):lineno])
+                around = " ".join(lines[max(0, lineno - 2) : lineno])
                 late.append((mod, name, lineno, any(j in around for j in JUSTIFIED)))
     return edges, late
 
@@ -88,8 +90,12 @@ def test_every_module_has_a_layer(graph):
 
 def test_nothing_imports_upward(graph):
     edges, _ = graph
-    upward = [f"{a} (layer {_layer(a)}) -> {b} (layer {_layer(b)})"
-              for a, targets in edges.items() for b in targets if _layer(b) > _layer(a)]
+    upward = [
+        f"{a} (layer {_layer(a)}) -> {b} (layer {_layer(b)})"
+        for a, targets in edges.items()
+        for b in targets
+        if _layer(b) > _layer(a)
+    ]
     assert not upward, "upward imports:\n" + "\n".join(upward)
 
 
@@ -101,7 +107,7 @@ def test_no_cycles(graph):
         state[node] = "open"
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == "open":
-                cycles.append(" -> ".join(path[path.index(nxt):] + [nxt]))
+                cycles.append(" -> ".join(path[path.index(nxt) :] + [nxt]))
             elif nxt not in state:
                 visit(nxt, path + [nxt])
         state[node] = "done"
@@ -115,8 +121,10 @@ def test_no_cycles(graph):
 def test_function_level_imports_are_justified(graph):
     _, late = graph
     bad = [f"{mod}:{line} imports {name}" for mod, name, line, ok in late if not ok]
-    assert not bad, ("imports inside functions without a comment naming the optional "
-                     "dependency or start-up cost:\n" + "\n".join(bad))
+    assert not bad, (
+        "imports inside functions without a comment naming the optional "
+        "dependency or start-up cost:\n" + "\n".join(bad)
+    )
 
 
 def test_the_checks_can_fail():

@@ -10,8 +10,14 @@ from landgan.data.dataset import open_dataset
 from landgan.data.synthetic import ELEMENTS
 from landgan.losses import condition_kl
 from landgan.models import get_model
-from landgan.models.layout import (LayoutGenerator, MapModulation, fit_layout, layout_names,
-                                   layout_of, pool_maps)
+from landgan.models.layout import (
+    LayoutGenerator,
+    MapModulation,
+    fit_layout,
+    layout_names,
+    layout_of,
+    pool_maps,
+)
 from landgan.models.spec import NetArgs
 from landgan.sampling import load_generator
 
@@ -33,7 +39,9 @@ def test_pooled_map_keeps_where_and_how_much():
     maps[0, 0, :2] = 1  # sky in the top quarter
     maps[0, 1, 2:] = 1  # water below
     cells = pool_maps(maps, 4).view(4, 4, 2)  # rows, columns, elements
-    assert torch.equal(cells[0, :, 0], torch.ones(4)) and torch.equal(cells[1:, :, 1], torch.ones(3, 4))
+    assert torch.equal(cells[0, :, 0], torch.ones(4)) and torch.equal(
+        cells[1:, :, 1], torch.ones(3, 4)
+    )
     assert torch.allclose(cells.mean((0, 1)), maps.mean((0, 2, 3)))
     with pytest.raises(ValueError, match="does not pool"):
         pool_maps(torch.rand(1, 2, 6, 6), 4)
@@ -44,7 +52,7 @@ def test_fitted_layout_has_the_requested_mean_and_keeps_its_layout():
     cells = torch.rand(3, 16, 5, generator=g)
     cells[:, :8, 3] = 0  # no water in the top half of any map
     cells = cells / cells.sum(2, keepdim=True)
-    want = torch.tensor([[.3, .1, 0, .6, 0], [.2, .2, .2, .2, .2], [1, 0, 0, 0, 0]])
+    want = torch.tensor([[0.3, 0.1, 0, 0.6, 0], [0.2, 0.2, 0.2, 0.2, 0.2], [1, 0, 0, 0, 0]])
     fitted = fit_layout(cells, want)
     assert torch.allclose(fitted.mean(1), want, atol=1e-4)
     assert torch.allclose(fitted.sum(2), torch.ones(3, 16), atol=1e-5)
@@ -55,6 +63,7 @@ def test_fitted_layout_has_the_requested_mean_and_keeps_its_layout():
 
 class _Echo(torch.nn.Module):
     """A stand-in generator that returns the condition it was given."""
+
     z_dim, resolution = 4, 8
 
     def forward(self, z, c):
@@ -66,7 +75,7 @@ def test_the_latent_picks_among_the_nearest_maps_and_the_request_is_met():
     bank = torch.rand(40, 16, 5, generator=g)
     bank = (bank / bank.sum(2, keepdim=True)).flatten(1)
     G = LayoutGenerator(_Echo(), bank, 5)
-    c = torch.tensor([[.3, .1, 0, .6, 0]]).repeat(64, 1)
+    c = torch.tensor([[0.3, 0.1, 0, 0.6, 0]]).repeat(64, 1)
     z = torch.randn(64, 4, generator=g)
     out = G(z, c).view(64, 16, 5)
     assert torch.allclose(out.mean(1), c, atol=1e-4)
@@ -74,8 +83,9 @@ def test_the_latent_picks_among_the_nearest_maps_and_the_request_is_met():
     assert len({tuple(row.round(decimals=4).tolist()) for row in out.flatten(1)}) == 8
     near = (bank.view(40, 16, 5).mean(1) - c[0]).abs().sum(1).argsort()[: G.pool]
     picked = G.layouts(z[:1], c[:1]).view(16, 5)
-    assert any(torch.allclose(picked, fit_layout(bank.view(40, 16, 5)[i:i + 1], c[:1])[0])
-               for i in near)
+    assert any(
+        torch.allclose(picked, fit_layout(bank.view(40, 16, 5)[i : i + 1], c[:1])[0]) for i in near
+    )
     assert LayoutGenerator(_Echo(), bank[:3], 5).choices == 3
 
 
@@ -88,10 +98,15 @@ def test_a_wider_pool_gives_a_request_more_varied_maps():
     kinds = [half(lambda r, c: r >= 2), half(lambda r, c: c < 2), half(lambda r, c: c >= 2)]
     # 40 maps of water below, exactly half water; the side-by-side kinds a little further off
     bank = torch.cat([kinds[0].repeat(40, 1, 1)] + [k.repeat(10, 1, 1) for k in kinds[1:]])
-    bank = bank + 0.01 * torch.rand(bank.shape, generator=g) * torch.arange(len(bank))[:, None, None] / 60
+    bank = (
+        bank
+        + 0.01 * torch.rand(bank.shape, generator=g) * torch.arange(len(bank))[:, None, None] / 60
+    )
     bank = (bank / bank.sum(2, keepdim=True)).flatten(1)
     c = torch.tensor([[0.5, 0, 0, 0.5, 0]])
-    z = torch.tensor([[a, b, d, 0.0] for a in (-1.0, 1.0) for b in (-1.0, 1.0) for d in (-1.0, 1.0)])
+    z = torch.tensor(
+        [[a, b, d, 0.0] for a in (-1.0, 1.0) for b in (-1.0, 1.0) for d in (-1.0, 1.0)]
+    )
 
     def kinds_drawn(pool):
         maps = LayoutGenerator(_Echo(), bank, 5, choices=8, pool=pool).layouts(z, c.repeat(8, 1))
@@ -104,9 +119,9 @@ def test_a_wider_pool_gives_a_request_more_varied_maps():
 def test_spatial_modulation_acts_where_the_map_changed():
     mod = MapModulation(2, 4, 3)
     h = torch.randn(1, 3, 16, 16)
-    sea = torch.tensor([[0., 1.]]).repeat(16, 1)  # 4x4 cells of (sky, water)
+    sea = torch.tensor([[0.0, 1.0]]).repeat(16, 1)  # 4x4 cells of (sky, water)
     sky_corner = sea.clone()
-    sky_corner[0] = torch.tensor([1., 0.])  # the top-left cell turned to sky
+    sky_corner[0] = torch.tensor([1.0, 0.0])  # the top-left cell turned to sky
     assert torch.equal(mod(h, sea.flatten()[None]), h)  # zero at the start: BN unchanged
     torch.nn.init.normal_(mod.conv.weight)
     diff = (mod(h, sea.flatten()[None]) - mod(h, sky_corner.flatten()[None])).abs().sum(1)[0]
@@ -166,24 +181,54 @@ def test_layout_model_is_asked_for_fractions(layout_run, tmp_path):
     assert cfg.condition_names == list(ELEMENTS) and state["condition_bank"].shape[1] == 5
     assert state["layout_grid"] == 4
     z = torch.randn(4, G.z_dim)
-    sea, snow = torch.tensor([[.3, .1, 0, .6, 0]]), torch.tensor([[.5, 0, .5, 0, 0]])
+    sea, snow = torch.tensor([[0.3, 0.1, 0, 0.6, 0]]), torch.tensor([[0.5, 0, 0.5, 0, 0]])
     assert not torch.allclose(G(z, sea.repeat(4, 1)), G(z, snow.repeat(4, 1)))
     out = tmp_path / "sea.png"
-    assert main(["generate", str(run), "--n", "4", "--composition", "water=0.6,sky=0.3,mountain=0.1",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(run),
+                "--n",
+                "4",
+                "--composition",
+                "water=0.6,sky=0.3,mountain=0.1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert np.asarray(Image.open(out)).shape == (2 * 66 + 2, 2 * 66 + 2, 3)
-    assert main(["generate", str(run), "--n", "2", "--composition", "water=1", "--best-of", "2",
-                 "--out", str(tmp_path / "b.png")]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(run),
+                "--n",
+                "2",
+                "--composition",
+                "water=1",
+                "--best-of",
+                "2",
+                "--out",
+                str(tmp_path / "b.png"),
+            ]
+        )
+        == 0
+    )
     assert main(["evaluate", str(run), "--n", "16", "--n-real", "16", "--metrics", "kid"]) == 0
 
 
 def test_layout_model_exports_with_a_free_batch_size(layout_run, tmp_path):
-    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install landgan[export])")
+    ort = pytest.importorskip(
+        "onnxruntime", reason="onnxruntime not installed (pip install landgan[export])"
+    )
     _, run = layout_run
     out = tmp_path / "g.onnx"
     assert main(["export", str(run), "--out", str(out)]) == 0
     G, _ = load_generator(run)
-    z, c = torch.randn(3, G.z_dim), torch.tensor([[.3, .1, 0, .6, 0]]).repeat(3, 1)
+    z, c = torch.randn(3, G.z_dim), torch.tensor([[0.3, 0.1, 0, 0.6, 0]]).repeat(3, 1)
     got = ort.InferenceSession(str(out)).run(None, {"z": z.numpy(), "c": c.numpy()})[0]
     assert np.abs(got - G(z, c).numpy()).max() < 1e-4
 
@@ -213,8 +258,16 @@ def test_controllability_scores_a_layout_model_without_quality(layout_run, monke
 
     ds, run = layout_run
     bench = load_benchmark("controllability", monkeypatch)
-    args = argparse.Namespace(photo_ckpt=str(run), held_out=str(ds), n_comp=4, best_of=1, seed=0,
-                              n_fid=0, uncond_ckpt=None, grids="")
+    args = argparse.Namespace(
+        photo_ckpt=str(run),
+        held_out=str(ds),
+        n_comp=4,
+        best_of=1,
+        seed=0,
+        n_fid=0,
+        uncond_ckpt=None,
+        grids="",
+    )
     bench.photo_part(args, extractor=None)  # no features network: quality is not scored
     out = capsys.readouterr().out
     assert "| requested vs read |" in out and "KID" not in out

@@ -10,8 +10,15 @@ import scipy.linalg
 from scipy.spatial.distance import cdist
 
 from landgan.errors import UserError
-from landgan.metrics.scores import (fid, fid_from_features, inception_score, kid, knn_radii,
-                                    mmd2_unbiased, precision_recall)
+from landgan.metrics.scores import (
+    fid,
+    fid_from_features,
+    inception_score,
+    kid,
+    knn_radii,
+    mmd2_unbiased,
+    precision_recall,
+)
 
 
 def reference_fid(f1, f2, eps=1e-6):
@@ -43,6 +50,7 @@ def rng():
 
 
 # ---- FID -------------------------------------------------------------------
+
 
 def test_fid_of_a_set_with_itself_is_zero(rng):
     f = rng.normal(size=(300, 16))
@@ -84,6 +92,7 @@ def test_fid_sample_count_checks(rng):
 
 # ---- KID -------------------------------------------------------------------
 
+
 def test_mmd2_matches_explicit_sums(rng):
     x, y = rng.normal(size=(20, 5)), rng.normal(size=(25, 5)) + 0.3
     assert mmd2_unbiased(x, y) == pytest.approx(reference_mmd2(x, y), rel=1e-3)
@@ -110,6 +119,7 @@ def test_kid_separates_distributions(rng):
 
 # ---- precision / recall ----------------------------------------------------------
 
+
 def test_knn_radii_brute_force(rng):
     f = rng.normal(size=(50, 3))
     d = np.sort(cdist(f, f, "sqeuclidean"), axis=1)
@@ -132,6 +142,7 @@ def test_precision_recall_mode_dropping(rng):
 
 # ---- IS ------------------------------------------------------------------------
 
+
 def test_is_uniform_predictions_is_one():
     mean, std = inception_score(np.full((100, 10), 0.1), splits=5)
     assert mean == pytest.approx(1.0) and std == pytest.approx(0.0, abs=1e-12)
@@ -147,8 +158,9 @@ def test_is_accepts_logits(rng):
     logits = rng.normal(size=(60, 5)) * 3
     probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     assert inception_score(logits, splits=3) == pytest.approx(inception_score(probs, splits=3))
-    assert inception_score(logits, splits=3, from_logits=True) == \
-        pytest.approx(inception_score(probs, splits=3))
+    assert inception_score(logits, splits=3, from_logits=True) == pytest.approx(
+        inception_score(probs, splits=3)
+    )
 
 
 def test_is_too_few_samples():

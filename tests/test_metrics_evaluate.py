@@ -12,8 +12,7 @@ from PIL import Image
 
 from landgan.data.dataset import ImageDataset, save_dataset
 from landgan.errors import UserError
-from landgan.metrics.evaluate import (evaluate_model, evaluate_real, sample_features,
-                                      score_features)
+from landgan.metrics.evaluate import evaluate_model, evaluate_real, sample_features, score_features
 from landgan.metrics.sources import default_cache_dir, image_source_features
 from landgan.metrics.tables import REAL_DATA, format_table, table3_markdown
 
@@ -30,8 +29,9 @@ class CountingExtractor:
         x = np.asarray(images, dtype=np.float64) / 255
         h, w = x.shape[1] // 2, x.shape[2] // 2
         quads = [x[:, :h, :w], x[:, :h, w:], x[:, h:, :w], x[:, h:, w:]]
-        return np.concatenate([np.concatenate([q.mean((1, 2)), q.std((1, 2))], 1)
-                               for q in quads], 1)
+        return np.concatenate(
+            [np.concatenate([q.mean((1, 2)), q.std((1, 2))], 1) for q in quads], 1
+        )
 
 
 def colour_classifier(images):
@@ -90,8 +90,9 @@ def test_plain_folder_source(tmp_path):
     (tmp_path / "imgs" / "notes.txt").write_text("not an image")
     with pytest.raises(UserError, match="resolution"):
         image_source_features(tmp_path / "imgs", CountingExtractor(), cache_dir=tmp_path / "c")
-    f, info = image_source_features(tmp_path / "imgs", CountingExtractor(), resolution=8,
-                                    cache_dir=tmp_path / "c")
+    f, info = image_source_features(
+        tmp_path / "imgs", CountingExtractor(), resolution=8, cache_dir=tmp_path / "c"
+    )
     assert f.shape == (2, 24) and info["kind"] == "folder"
     assert np.allclose(f[0, :3], [1, 0, 0]) and np.allclose(f[1, :3], 128 / 255, atol=0.01)
     (tmp_path / "empty").mkdir()
@@ -103,8 +104,9 @@ def test_plain_folder_source(tmp_path):
 
 def test_sample_features_chunks_and_seeds():
     ext = CountingExtractor()
-    f, logits, info = sample_features(sample_fn, 25, ext, seed=3, chunk_size=10,
-                                      classifier=colour_classifier)
+    f, logits, info = sample_features(
+        sample_fn, 25, ext, seed=3, chunk_size=10, classifier=colour_classifier
+    )
     assert f.shape == (25, 24) and logits.shape == (25, 3) and ext.calls == 3
     again, _, _ = sample_features(sample_fn, 25, CountingExtractor(), seed=3, chunk_size=10)
     other, _, _ = sample_features(sample_fn, 25, CountingExtractor(), seed=4, chunk_size=10)
@@ -116,10 +118,20 @@ def test_sample_features_chunks_and_seeds():
 
 def test_evaluate_model_row_and_is_path(tmp_path, images):
     save_dataset(tmp_path / "ds", images, {"classes": []})
-    row = evaluate_model(sample_fn, tmp_path / "ds", CountingExtractor(), n=30,
-                         metrics=("fid", "kid", "pr", "is"), classifier=colour_classifier,
-                         dataset="alps", model="dcgan", cache_dir=tmp_path / "c",
-                         kid_subset_size=20, kid_subsets=5, is_splits=3)
+    row = evaluate_model(
+        sample_fn,
+        tmp_path / "ds",
+        CountingExtractor(),
+        n=30,
+        metrics=("fid", "kid", "pr", "is"),
+        classifier=colour_classifier,
+        dataset="alps",
+        model="dcgan",
+        cache_dir=tmp_path / "c",
+        kid_subset_size=20,
+        kid_subsets=5,
+        is_splits=3,
+    )
     assert row["dataset"] == "alps" and row["resolution"] == 16
     assert row["n_real"] == 40 and row["n_fake"] == 30
     for key in ("fid", "kid_mean", "kid_std", "precision", "recall", "is_mean", "is_std"):
@@ -138,20 +150,42 @@ def test_is_without_classifier_says_why(images):
 
 @pytest.mark.filterwarnings("ignore:FID from 20 samples")  # halves of 40 < 24 dims: expected
 def test_evaluate_real_row(tmp_path, images):
-    row = evaluate_real(images, CountingExtractor(), classifier=colour_classifier,
-                        split_half=True, dataset="alps", is_splits=2, kid_subset_size=10,
-                        kid_subsets=3, cache_dir=tmp_path)
+    row = evaluate_real(
+        images,
+        CountingExtractor(),
+        classifier=colour_classifier,
+        split_half=True,
+        dataset="alps",
+        is_splits=2,
+        kid_subset_size=10,
+        kid_subsets=3,
+        cache_dir=tmp_path,
+    )
     assert row["model"] == REAL_DATA and row["n_real"] == 40 and row["is_mean"] >= 1
     assert row["fid"] >= 0 and row["split_half"]
 
 
 def test_tables():
     rows = [
-        {"dataset": "alps", "model": "dcgan", "resolution": 64, "fid": 41.234, "kid_mean": 0.0312,
-         "kid_std": 0.0011, "n_real": 1000, "n_fake": 1000},
+        {
+            "dataset": "alps",
+            "model": "dcgan",
+            "resolution": 64,
+            "fid": 41.234,
+            "kid_mean": 0.0312,
+            "kid_std": 0.0011,
+            "n_real": 1000,
+            "n_fake": 1000,
+        },
         {"dataset": "alps", "model": REAL_DATA, "resolution": 64, "is_mean": 3.5, "is_std": 0.25},
-        {"dataset": "coast", "model": "dcgan", "resolution": 64, "fid": 12.0, "is_mean": 2.0,
-         "is_std": 0.1},
+        {
+            "dataset": "coast",
+            "model": "dcgan",
+            "resolution": 64,
+            "fid": 12.0,
+            "is_mean": 2.0,
+            "is_std": 0.1,
+        },
         {"dataset": "coast", "model": "stackgan", "resolution": 128, "fid": 9.5},
     ]
     screen = format_table(rows)
@@ -159,7 +193,8 @@ def test_tables():
     md = table3_markdown(rows).splitlines()
     assert md[0] == "| dataset | dcgan @ 64 | stackgan @ 128 | real data |"
     assert md[2].startswith(
-        "| alps | IS \u2014<br>FID 41.23<br>KID 0.0312 \u00b1 0.0011 | \u2014 |")
+        "| alps | IS \u2014<br>FID 41.23<br>KID 0.0312 \u00b1 0.0011 | \u2014 |"
+    )
     assert "IS 3.50 \u00b1 0.25<br>FID \u2014<br>KID \u2014" in md[2]
     assert md[3].startswith("| coast | IS 2.00 \u00b1 0.10<br>FID 12.00")
     assert format_table([]) == "(no results)"
@@ -167,8 +202,9 @@ def test_tables():
 
 def test_is_only_needs_no_features(images):
     ext = CountingExtractor()
-    row = evaluate_model(sample_fn, images, ext, n=20, metrics=("is",),
-                         classifier=colour_classifier, is_splits=2)
+    row = evaluate_model(
+        sample_fn, images, ext, n=20, metrics=("is",), classifier=colour_classifier, is_splits=2
+    )
     assert ext.calls == 0 and row["n_fake"] == 20 and row["is_mean"] >= 1
     with pytest.raises(UserError, match="not found"):
         evaluate_model(sample_fn, "/nonexistent/ds", ext, n=4)

@@ -14,9 +14,18 @@ from landgan.train import TRAINERS
 
 
 def _trainer(weight: float, model: str = "fastgan"):
-    cfg = TrainConfig.for_model(model=model, resolution=64, batch_size=8, g_width=8, d_width=8,
-                                z_dim=16, conditional=True, conditions="dark,bright",
-                                diffaug="", mode_seeking=weight).validated()
+    cfg = TrainConfig.for_model(
+        model=model,
+        resolution=64,
+        batch_size=8,
+        g_width=8,
+        d_width=8,
+        z_dim=16,
+        conditional=True,
+        conditions="dark,bright",
+        diffaug="",
+        mode_seeking=weight,
+    ).validated()
     tr = TRAINERS[get_model(model).trainer](cfg, torch.device("cpu"))
     c = torch.eye(2)[[0] * 4 + [1] * 4]
     tr.set_condition_source(lambda i: c)

@@ -9,8 +9,13 @@ from landgan.cli import main
 from landgan.config import TrainConfig
 from landgan.data.dataset import open_dataset, save_dataset
 from landgan.metrics.photo_fit import read_judged
-from landgan.metrics.photo_labeller import (GRID, HEAD_FILE, CompositionHead, composition_maps,
-                                            label_photos)
+from landgan.metrics.photo_labeller import (
+    GRID,
+    HEAD_FILE,
+    CompositionHead,
+    composition_maps,
+    label_photos,
+)
 from landgan.train.loop import train
 
 from conftest import REPO, blobs, shared_data
@@ -29,9 +34,14 @@ def test_fractions_sum_to_one_and_are_the_maps_mean():
     assert np.allclose(fractions.sum(1), 1, atol=1e-5)
     assert np.allclose(maps.mean((2, 3)), fractions, atol=1e-6)
     # any image size: a 64 px copy reads about the same
-    small = np.asarray(torch.nn.functional.interpolate(
-        torch.from_numpy(images).permute(0, 3, 1, 2).float(), size=64, mode="area")
-        .round().byte().permute(0, 2, 3, 1))
+    small = np.asarray(
+        torch.nn.functional.interpolate(
+            torch.from_numpy(images).permute(0, 3, 1, 2).float(), size=64, mode="area"
+        )
+        .round()
+        .byte()
+        .permute(0, 2, 3, 1)
+    )
     assert np.abs(label_photos(small) - fractions).mean() < 0.05
 
 
@@ -51,6 +61,7 @@ def test_fit_and_eval_parts_are_disjoint():
     assert np.allclose(truth.sum(1), 1)
 
 
+@pytest.mark.slow
 def test_labeller_agrees_with_people_on_the_eval_part():
     from landgan.metrics.photo_fit import load_photo
 
@@ -76,17 +87,52 @@ def test_photo_labels_drive_conditional_training_and_composition(tmp_path, model
     assert data.meta["condition_kind"] == "composition (estimated: photo)"
     assert data.conditions.shape == (24, 5)
     assert np.allclose(data.conditions.sum(1), 1, atol=1e-3)
-    cfg = dict(data=str(ds), out=str(tmp_path / "runs"), resolution=res, batch_size=8,
-               g_width=8, d_width=8, steps=2, conditional=True, sample_every=0)
+    cfg = dict(
+        data=str(ds),
+        out=str(tmp_path / "runs"),
+        resolution=res,
+        batch_size=8,
+        g_width=8,
+        d_width=8,
+        steps=2,
+        conditional=True,
+        sample_every=0,
+    )
     run = train(TrainConfig.for_model(model=model, **cfg), progress=False)
     capsys.readouterr()
     out = tmp_path / "g.png"
-    assert main(["generate", str(run), "--n", "2", "--out", str(out),
-                 "--composition", "water=0.6,sky=0.3,mountain=0.1"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(run),
+                "--n",
+                "2",
+                "--out",
+                str(out),
+                "--composition",
+                "water=0.6,sky=0.3,mountain=0.1",
+            ]
+        )
+        == 0
+    )
     assert out.exists()
     # a request far from every labelled image is flagged, naming the nearest seen
-    assert main(["generate", str(run), "--n", "1", "--out", str(tmp_path / "h.png"),
-                 "--composition", "snow=1"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(run),
+                "--n",
+                "1",
+                "--out",
+                str(tmp_path / "h.png"),
+                "--composition",
+                "snow=1",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     if np.abs(data.conditions - np.eye(5)[2]).sum(1).min() > 0.5:
         assert "far from anything in the training data" in err

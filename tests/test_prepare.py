@@ -67,9 +67,13 @@ def _make_tree(root: Path) -> dict[str, str]:
     Image.new("RGB", (5, 30)).save(root / "b/tiny.png")
     (root / "b/notes.txt").write_text("ignored: not an image extension")
     Image.new("RGB", (20, 20)).save(root / "b/.hidden.png")  # ignored: hidden
-    return {"b/corrupt.jpg": "not an image", "b/truncated.jpg": "truncated image",
-            "b/empty.jpg": "empty file", "b/text.png": "not an image",
-            "b/tiny.png": "too small: 5 x 30 pixels"}
+    return {
+        "b/corrupt.jpg": "not an image",
+        "b/truncated.jpg": "truncated image",
+        "b/empty.jpg": "empty file",
+        "b/text.png": "not an image",
+        "b/tiny.png": "too small: 5 x 30 pixels",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +156,9 @@ def test_large_jpeg_and_pixel_limit(tmp_path):
     assert report.written == 2 and report.classes == [] and not report.skipped
     img = open_dataset(tmp_path / "out").images[0].astype(int)  # big.jpg sorts first
     assert img[:, :20, 0].mean() > 200 and img[:, -20:, 2].mean() > 200
-    report = prepare_dataset(src, tmp_path / "out2", 64, workers=1, progress=False,
-                             max_pixels=200 * 200)  # limit.png is exactly at the limit
+    report = prepare_dataset(
+        src, tmp_path / "out2", 64, workers=1, progress=False, max_pixels=200 * 200
+    )  # limit.png is exactly at the limit
     assert report.written == 1
     assert report.skipped == [("big.jpg", "too large: 1600 x 1200 pixels")]
 
@@ -169,8 +174,10 @@ def test_zip_source(tmp_path):
         zf.writestr("__MACOSX/pics/a/._x.png", b"apple double")
     report = prepare_dataset(path, tmp_path / "out", 32, workers=2, progress=False)
     assert (report.found, report.written) == (4, 2)
-    assert report.skipped == [("../evil.png", "unsafe path in zip"),
-                              ("pics/b/bad.jpg", "empty file")]
+    assert report.skipped == [
+        ("../evil.png", "unsafe path in zip"),
+        ("pics/b/bad.jpg", "empty file"),
+    ]
     ds = open_dataset(tmp_path / "out")
     assert ds.classes == ["a", "b"]  # the one top folder 'pics' is the root
     assert ds.meta["sources"] == ["pics/a/x.png", "pics/b/y.jpg"] and ds.labels.tolist() == [0, 1]
@@ -214,7 +221,12 @@ def test_out_exists_force_and_user_files(tmp_path):
     assert ds.resolution == 64 and ds.images[0, 0, 0, 2] > 200
     assert (out / "my_notes.md").read_text() == "keep me"
     assert sorted(p.name for p in out.iterdir()) == [
-        "dataset.json", "images.npy", "my_notes.md", "skipped.json", "skipped.txt"]
+        "dataset.json",
+        "images.npy",
+        "my_notes.md",
+        "skipped.json",
+        "skipped.txt",
+    ]
 
 
 def test_user_errors(tmp_path):
@@ -250,6 +262,7 @@ def test_permission_denied(tmp_path, monkeypatch):
             if os.path.basename(path) == "locked.png":
                 raise PermissionError(13, "Permission denied", path)
             return real_open(path, *args, **kw)
+
         monkeypatch.setattr(os, "open", denied)
     report = prepare_dataset(src, tmp_path / "out", 32, workers=1, progress=False)
     assert report.skipped == [("locked.png", "permission denied")] and report.written == 1
@@ -271,7 +284,9 @@ def test_real_permission_denied(tmp_path):
     finally:
         (src / "shut").chmod(0o755)  # so pytest can clean up
     assert report.written == 1 and report.skipped == [
-        ("locked.png", "permission denied"), ("shut", "unreadable folder: Permission denied")]
+        ("locked.png", "permission denied"),
+        ("shut", "unreadable folder: Permission denied"),
+    ]
 
 
 def test_real_photos_subset(tmp_path):
@@ -282,8 +297,9 @@ def test_real_photos_subset(tmp_path):
         for f in sorted((SHARED / cls).iterdir())[:20]:
             os.symlink(f, tmp_path / "src" / cls / f.name)
     # The links lead out of SRC: read only when asked (issue 14, item 8)
-    report = prepare_dataset(tmp_path / "src", tmp_path / "out", 64, workers=2, progress=False,
-                             follow_links=True)
+    report = prepare_dataset(
+        tmp_path / "src", tmp_path / "out", 64, workers=2, progress=False, follow_links=True
+    )
     ds = open_dataset(tmp_path / "out")
     assert report.written == len(ds) == 40 and not report.skipped
     assert ds.classes == ["forest", "sea"] and np.bincount(ds.labels).tolist() == [20, 20]

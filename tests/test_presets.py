@@ -38,10 +38,31 @@ def test_native_amp_follows_the_cpu(monkeypatch):
 
 def _train(tmp_path, *extra):
     out = tmp_path / "runs"
-    argv = ["train", "--model", "dcgan4", "--data", "synthetic", "--synthetic-count", "64",
-            "--resolution", "32",
-            "--g-width", "8", "--d-width", "8", "--batch-size", "16", "--steps", "3",
-            "--sample-every", "0", "--out", str(out), "--quiet", *extra]
+    argv = [
+        "train",
+        "--model",
+        "dcgan4",
+        "--data",
+        "synthetic",
+        "--synthetic-count",
+        "64",
+        "--resolution",
+        "32",
+        "--g-width",
+        "8",
+        "--d-width",
+        "8",
+        "--batch-size",
+        "16",
+        "--steps",
+        "3",
+        "--sample-every",
+        "0",
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
     assert main(argv) == 0
     run = next(out.glob("0*"))
     return run, json.loads((run / "config.json").read_text())
@@ -49,7 +70,9 @@ def _train(tmp_path, *extra):
 
 def test_cli_default_is_fast_and_report_keeps_no_ema(tmp_path):
     _, cfg = _train(tmp_path / "a")
-    assert cfg["preset"] == "fast" and cfg["diffaug"] == "color,translation" and cfg["amp"] == "native"
+    assert (
+        cfg["preset"] == "fast" and cfg["diffaug"] == "color,translation" and cfg["amp"] == "native"
+    )
     run, cfg = _train(tmp_path / "b", "--preset", "report")
     assert cfg["preset"] == "report" and cfg["ema_kimg"] == 0.0 and cfg["amp"] == "off"
     g_ema, _ = load_generator(run, ema=True)

@@ -19,8 +19,18 @@ from landgan.train.loop import train
 
 
 def _cfg(tmp_path, data, **kw):
-    base = dict(data=str(data), out=str(tmp_path / "runs"), resolution=32, batch_size=16,
-                g_width=16, d_width=16, steps=12, sample_every=0, ckpt_every=0, log_every=2)
+    base = dict(
+        data=str(data),
+        out=str(tmp_path / "runs"),
+        resolution=32,
+        batch_size=16,
+        g_width=16,
+        d_width=16,
+        steps=12,
+        sample_every=0,
+        ckpt_every=0,
+        log_every=2,
+    )
     return dcgan4_config(**{**base, **kw})
 
 
@@ -44,8 +54,9 @@ def test_divergence_rolls_back_and_lowers_lr(tmp_path, tiny_dataset, monkeypatch
 
 
 def test_unstable_setting_stops_with_a_clear_message(tmp_path, tiny_dataset):
-    cfg = _cfg(tmp_path, tiny_dataset, loss="wasserstein", optimizer="rmsprop",
-               lr_g=1e25, lr_d=1e25)
+    cfg = _cfg(
+        tmp_path, tiny_dataset, loss="wasserstein", optimizer="rmsprop", lr_g=1e25, lr_d=1e25
+    )
     with pytest.raises(UserError, match="training diverged 3 times"):
         train(cfg, progress=False)
 
@@ -57,8 +68,12 @@ def test_keep_last_k_and_corrupt_latest_falls_back(tmp_path, tiny_dataset, capsy
     path, state = ck.load_latest(run)
     assert path.name == "step_0000005.pt" and state["step"] == 5
     assert "falling back to step_0000005.pt" in capsys.readouterr().err
-    again = train(TrainConfig(out=str(tmp_path / "runs")), resume="auto",
-                  overrides={"steps": 7}, progress=False)
+    again = train(
+        TrainConfig(out=str(tmp_path / "runs")),
+        resume="auto",
+        overrides={"steps": 7},
+        progress=False,
+    )
     assert again == run and (run / "checkpoints" / "step_0000007.pt").exists()
 
 
@@ -70,17 +85,45 @@ def test_full_disk_keeps_previous_checkpoint(tmp_path, tiny_dataset, monkeypatch
 
     monkeypatch.setattr("landgan.train.loop.save_checkpoint", full)
     with pytest.raises(UserError, match="No space left on device; the previous checkpoints"):
-        train(TrainConfig(out=str(tmp_path / "runs")), resume=str(run), overrides={"steps": 4},
-              progress=False)
+        train(
+            TrainConfig(out=str(tmp_path / "runs")),
+            resume=str(run),
+            overrides={"steps": 4},
+            progress=False,
+        )
     assert ck.load_checkpoint(run / "checkpoints" / "step_0000002.pt")["step"] == 2
 
 
 def _start(tmp_path, data, steps):
-    cmd = [sys.executable, "-m", "landgan", "train", "--model", "dcgan4", "--data", str(data),
-           "--resolution", "32",
-           "--batch-size", "16", "--g-width", "16", "--d-width", "16", "--steps", str(steps),
-           "--ckpt-every", "1", "--keep", "3", "--sample-every", "0", "--quiet",
-           "--out", str(tmp_path / "runs")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "landgan",
+        "train",
+        "--model",
+        "dcgan4",
+        "--data",
+        str(data),
+        "--resolution",
+        "32",
+        "--batch-size",
+        "16",
+        "--g-width",
+        "16",
+        "--d-width",
+        "16",
+        "--steps",
+        str(steps),
+        "--ckpt-every",
+        "1",
+        "--keep",
+        "3",
+        "--sample-every",
+        "0",
+        "--quiet",
+        "--out",
+        str(tmp_path / "runs"),
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -93,6 +136,7 @@ def _wait_for_checkpoint(tmp_path, proc, timeout=60):
     raise AssertionError("no checkpoint appeared")
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_exits(tmp_path, tiny_dataset):
     proc = _start(tmp_path, tiny_dataset, 100_000)
     _wait_for_checkpoint(tmp_path, proc)
@@ -103,14 +147,31 @@ def test_sigterm_saves_and_exits(tmp_path, tiny_dataset):
     assert "SIGTERM at step" in (run / "log.txt").read_text()
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_loses_a_run(tmp_path, tiny_dataset):
     """Kill -9 mid-training (often mid-checkpoint-write: one is written every step) and resume."""
     rng, steps = random.Random(0), 40
     for _ in range(4):
-        proc = (_start(tmp_path, tiny_dataset, steps) if not (tmp_path / "runs").exists()
-                else subprocess.Popen([sys.executable, "-m", "landgan", "train", "--resume", "auto",
-                                       "--out", str(tmp_path / "runs"), "--quiet"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        proc = (
+            _start(tmp_path, tiny_dataset, steps)
+            if not (tmp_path / "runs").exists()
+            else subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "landgan",
+                    "train",
+                    "--resume",
+                    "auto",
+                    "--out",
+                    str(tmp_path / "runs"),
+                    "--quiet",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
         _wait_for_checkpoint(tmp_path, proc)
         time.sleep(rng.uniform(0.0, 0.5))
         proc.send_signal(signal.SIGKILL)
@@ -118,8 +179,21 @@ def test_sigkill_at_random_moments_never_loses_a_run(tmp_path, tiny_dataset):
         (run,) = (tmp_path / "runs").iterdir()
         for p in ck.list_checkpoints(run):  # every checkpoint that exists is whole
             ck.load_checkpoint(p)
-    r = subprocess.run([sys.executable, "-m", "landgan", "train", "--resume", "auto", "--out",
-                        str(tmp_path / "runs"), "--quiet"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "landgan",
+            "train",
+            "--resume",
+            "auto",
+            "--out",
+            str(tmp_path / "runs"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert ck.load_checkpoint(ck.list_checkpoints(run)[-1])["step"] == steps
     assert not [p for p in os.listdir(run / "checkpoints") if p.startswith(".")]  # no temporaries

@@ -33,21 +33,32 @@ def one_thread():
 def data(tmp_path_factory):
     """The same kind of images at 64 px (stage I) and 128 px (stage II)."""
     root = tmp_path_factory.mktemp("data")
-    return {r: save_dataset(root / f"blobs{r}", blobs(16, r), {"source": "test"})
-            for r in (64, 128)}
+    return {
+        r: save_dataset(root / f"blobs{r}", blobs(16, r), {"source": "test"}) for r in (64, 128)
+    }
 
 
 @pytest.fixture(scope="module")
 def stage1_run(tmp_path_factory, data):
     """A barely trained dcgan4 at 64 px, wider than stage II so its width must be recorded."""
     out = tmp_path_factory.mktemp("stage1")
-    return train(dcgan4_config(data=str(data[64]), out=str(out), resolution=64, g_width=16,
-                             steps=2, **TINY), progress=False)
+    return train(
+        dcgan4_config(data=str(data[64]), out=str(out), resolution=64, g_width=16, steps=2, **TINY),
+        progress=False,
+    )
 
 
 def _cfg(out, datasets, stage1, **kw):
-    base = dict(model="stackgan", stage1=str(stage1), data=str(datasets[128]), out=str(out),
-                resolution=128, g_width=8, steps=3, **TINY)
+    base = dict(
+        model="stackgan",
+        stage1=str(stage1),
+        data=str(datasets[128]),
+        out=str(out),
+        resolution=128,
+        g_width=8,
+        steps=3,
+        **TINY,
+    )
     return TrainConfig.for_model(**{**base, **kw})
 
 
@@ -60,8 +71,12 @@ def _models(run, step=None):
 @pytest.mark.parametrize("res", [128, 256])
 def test_shapes_and_stage1_architecture(res, stage1_run):
     stage1, stage1_cfg = load_generator(stage1_run)  # what the trainer hands the builder
-    G, D = build_models("stackgan", NetArgs(res, z_dim=Z, g_width=8, d_width=8, stage1=stage1,
-                                            stage1_config=stage1_cfg.to_dict()))
+    G, D = build_models(
+        "stackgan",
+        NetArgs(
+            res, z_dim=Z, g_width=8, d_width=8, stage1=stage1, stage1_config=stage1_cfg.to_dict()
+        ),
+    )
     assert G.stage1.project.in_features == Z
     assert G.stage1_config["g_width"] == 16  # read from the stage-I checkpoint
     z = torch.randn(2, Z)
@@ -78,8 +93,10 @@ def test_shapes_and_stage1_architecture(res, stage1_run):
 @pytest.fixture(scope="module")
 def stage2_run(tmp_path_factory, data, stage1_run):
     """Two steps, a checkpoint after each."""
-    return train(_cfg(tmp_path_factory.mktemp("stage2"), data, stage1_run, steps=2, ckpt_every=1),
-                 progress=False)
+    return train(
+        _cfg(tmp_path_factory.mktemp("stage2"), data, stage1_run, steps=2, ckpt_every=1),
+        progress=False,
+    )
 
 
 def test_stage1_stays_frozen_and_stage2_learns(stage1_run, stage2_run):
@@ -88,11 +105,17 @@ def test_stage1_stays_frozen_and_stage2_learns(stage1_run, stage2_run):
     for net in ("G", "G_ema"):
         for name, t in stage1.items():
             assert torch.equal(end[net]["stage1." + name], t), f"{net}.stage1.{name} moved"
-    moved = [k for k in end["G"] if k.startswith("stage2.") and end["G"][k].is_floating_point()
-             and not torch.equal(end["G"][k], mid["G"][k])]
+    moved = [
+        k
+        for k in end["G"]
+        if k.startswith("stage2.")
+        and end["G"][k].is_floating_point()
+        and not torch.equal(end["G"][k], mid["G"][k])
+    ]
     assert moved
     n_stage2 = sum(k.startswith("stage2.") for k in end["G"]) - sum(
-        k.startswith("stage2.") and ("running_" in k or "num_batches" in k) for k in end["G"])
+        k.startswith("stage2.") and ("running_" in k or "num_batches" in k) for k in end["G"]
+    )
     state = load_checkpoint(list_checkpoints(stage2_run)[-1])
     assert len(state["optims"]["G"]["param_groups"][0]["params"]) == n_stage2
 
@@ -109,8 +132,9 @@ def test_generation_does_not_need_the_stage1_file(tmp_path, stage2_run):
     orphan = save_checkpoint(tmp_path / "orphan.pt", state)
     G, cfg = load_generator(orphan)  # stage I rebuilt from the config the checkpoint records
     assert G.stage1_config["g_width"] == 16
-    assert np.array_equal(sample_images(G, cfg, 4, seed=3),
-                          sample_images(*load_generator(stage2_run), 4, seed=3))
+    assert np.array_equal(
+        sample_images(G, cfg, 4, seed=3), sample_images(*load_generator(stage2_run), 4, seed=3)
+    )
 
 
 def test_resume_is_exact(tmp_path, data, stage1_run, stage2_run):
@@ -125,9 +149,30 @@ def test_resume_is_exact(tmp_path, data, stage1_run, stage2_run):
 
 def test_cli_train_uses_model_defaults(tmp_path, data, stage1_run):
     out = tmp_path / "runs"
-    argv = ["train", "--model", "stackgan", "--stage1", str(stage1_run), "--resolution", "128",
-            "--data", str(data[128]), "--g-width", "8", "--d-width", "8", "--z-dim", str(Z),
-            "--batch-size", "8", "--steps", "1", "--out", str(out), "--quiet"]
+    argv = [
+        "train",
+        "--model",
+        "stackgan",
+        "--stage1",
+        str(stage1_run),
+        "--resolution",
+        "128",
+        "--data",
+        str(data[128]),
+        "--g-width",
+        "8",
+        "--d-width",
+        "8",
+        "--z-dim",
+        str(Z),
+        "--batch-size",
+        "8",
+        "--steps",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert main(argv) == 0
     (run,) = out.iterdir()
     assert load_checkpoint(list_checkpoints(run)[-1])["config"]["loss"] == "bce"
@@ -137,33 +182,54 @@ def test_cli_train_uses_model_defaults(tmp_path, data, stage1_run):
 def run32(tmp_path_factory):
     root = tmp_path_factory.mktemp("run32")
     ds = save_dataset(root / "blobs32", blobs(8, 32), {"source": "test"})
-    return train(dcgan4_config(data=str(ds), out=str(root), resolution=32, g_width=8, steps=1,
-                             **TINY), progress=False)
+    return train(
+        dcgan4_config(data=str(ds), out=str(root), resolution=32, g_width=8, steps=1, **TINY),
+        progress=False,
+    )
 
 
-@pytest.mark.parametrize("case,match", [
-    ("none", "needs --stage1"),
-    ("missing", "not found"),
-    ("garbage", "not a readable landgan checkpoint"),
-    ("32px", "generates 32 px images"),
-    ("zdim", "pass --z-dim 16"),
-    ("64px", "does not support 64 px"),
-])
+@pytest.mark.parametrize(
+    "case,match",
+    [
+        ("none", "needs --stage1"),
+        ("missing", "not found"),
+        ("garbage", "not a readable landgan checkpoint"),
+        ("32px", "generates 32 px images"),
+        ("zdim", "pass --z-dim 16"),
+        ("64px", "does not support 64 px"),
+    ],
+)
 def test_clear_errors_create_nothing(tmp_path, data, stage1_run, run32, case, match):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
-    stage1 = {"none": "", "missing": tmp_path / "nope", "garbage": garbage,
-              "32px": run32}.get(case, stage1_run)
-    kw = {"zdim": dict(z_dim=32), "64px": dict(resolution=64, data="synthetic",
-                                                 synthetic_count=8)}.get(case, {})
+    stage1 = {"none": "", "missing": tmp_path / "nope", "garbage": garbage, "32px": run32}.get(
+        case, stage1_run
+    )
+    kw = {
+        "zdim": dict(z_dim=32),
+        "64px": dict(resolution=64, data="synthetic", synthetic_count=8),
+    }.get(case, {})
     with pytest.raises(UserError, match=match):
         train(_cfg(tmp_path / "runs", data, stage1, **kw), progress=False)
     assert not (tmp_path / "runs").exists()
 
 
 def test_cli_reports_errors(tmp_path, data, capsys):
-    argv = ["train", "--model", "stackgan", "--resolution", "128", "--data", str(data[128]),
-            "--batch-size", "8", "--steps", "1", "--out", str(tmp_path / "runs")]
+    argv = [
+        "train",
+        "--model",
+        "stackgan",
+        "--resolution",
+        "128",
+        "--data",
+        str(data[128]),
+        "--batch-size",
+        "8",
+        "--steps",
+        "1",
+        "--out",
+        str(tmp_path / "runs"),
+    ]
     assert main(argv) == 2
     assert "needs --stage1" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()

@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from landgan.data.dataset import ImageDataset
-from landgan.data.synthetic import (ELEMENTS, SIZES, SceneParams, fractions_from_map,
-                                    make_synthetic_dataset, render, render_seeds, sample_params)
+from landgan.data.synthetic import (
+    ELEMENTS,
+    SIZES,
+    SceneParams,
+    fractions_from_map,
+    make_synthetic_dataset,
+    render,
+    render_seeds,
+    sample_params,
+)
 from landgan.errors import UserError
 
 
@@ -68,15 +76,23 @@ def test_hand_built_half_sky_half_lake(size):
     _, elem = render(scene, size)
     frac = fractions_from_map(elem)[0]
     assert frac.tolist() == [0.5, 0.0, 0.0, 0.5, 0.0]
-    assert (elem[0, : size // 2] == 0).all() and (elem[0, size // 2:] == 3).all()
+    assert (elem[0, : size // 2] == 0).all() and (elem[0, size // 2 :] == 3).all()
 
 
 def test_hand_built_flat_ridge_lake_and_meadow():
     # One flat ridge from a quarter down, water from half way, a flat meadow edge
     # (no trees) from three quarters: each a quarter of the image.
-    scene = SceneParams(ridge_heights=(0.25,), ridge_amplitudes=(0.0,), ridge_roughness=(0.5,),
-                        ridge_frequencies=(1.0,), ridge_phases=((0.0,) * 8,), lake_level=0.5,
-                        vegetation_level=0.75, tree_height=0.0, grass_height=0.0)
+    scene = SceneParams(
+        ridge_heights=(0.25,),
+        ridge_amplitudes=(0.0,),
+        ridge_roughness=(0.5,),
+        ridge_frequencies=(1.0,),
+        ridge_phases=((0.0,) * 8,),
+        lake_level=0.5,
+        vegetation_level=0.75,
+        tree_height=0.0,
+        grass_height=0.0,
+    )
     images, elem = render(scene, 64)
     assert fractions_from_map(elem)[0].tolist() == [0.25, 0.25, 0.0, 0.25, 0.25]
     # A snow line above every mountain pixel turns the whole ridge to snow.
@@ -101,11 +117,11 @@ def test_different_seeds_give_different_images():
     assert len({row.tobytes() for row in fractions}) == 20
 
 
-@pytest.mark.parametrize("seed", [-1, 2 ** 64])
+@pytest.mark.parametrize("seed", [-1, 2**64])
 def test_seed_out_of_range_is_rejected(seed):
     with pytest.raises(UserError, match="seeds"):
         sample_params(seed)
-    assert sample_params(2 ** 64 - 1) != sample_params(0)
+    assert sample_params(2**64 - 1) != sample_params(0)
 
 
 def test_hand_built_scene_is_validated():

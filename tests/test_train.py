@@ -15,8 +15,18 @@ from landgan.train.loop import train
 
 
 def _cfg(out, data, **kw):
-    base = dict(data=str(data), out=str(out), resolution=32, batch_size=16, g_width=16,
-                d_width=16, steps=12, sample_every=0, ckpt_every=0, log_every=4)
+    base = dict(
+        data=str(data),
+        out=str(out),
+        resolution=32,
+        batch_size=16,
+        g_width=16,
+        d_width=16,
+        steps=12,
+        sample_every=0,
+        ckpt_every=0,
+        log_every=4,
+    )
     return dcgan4_config(**{**base, **kw})
 
 
@@ -28,8 +38,12 @@ def _weights(run, step):
 def test_resume_is_exact(tmp_path, tiny_dataset):
     one = train(_cfg(tmp_path / "a", tiny_dataset, steps=10), progress=False)
     two = train(_cfg(tmp_path / "b", tiny_dataset, steps=4), progress=False)
-    two_again = train(TrainConfig(out=str(tmp_path / "b")), resume=str(two),
-                      overrides={"steps": 10}, progress=False)
+    two_again = train(
+        TrainConfig(out=str(tmp_path / "b")),
+        resume=str(two),
+        overrides={"steps": 10},
+        progress=False,
+    )
     assert two_again == two
     a, b = _weights(one, 10), _weights(two, 10)
     for net in ("G", "D", "G_ema"):
@@ -47,7 +61,10 @@ def test_run_folder_contents(tmp_path, tiny_dataset):
     run = train(_cfg(tmp_path, tiny_dataset, steps=6, sample_every=3, ckpt_every=3), progress=False)
     assert run.name == "00000-dcgan4-tiny-32"
     assert json.loads((run / "config.json").read_text())["steps"] == 6
-    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000003.png", "step_0000006.png"]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "step_0000003.png",
+        "step_0000006.png",
+    ]
     assert [p.name for p in list_checkpoints(run)] == ["step_0000003.pt", "step_0000006.pt"]
     assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
     ckpt = load_checkpoint(list_checkpoints(run)[-1])

@@ -1,4 +1,8 @@
-"""The web UI without a browser: input validation, checkpoint listing, the engine, handlers."""
+"""The web UI without a browser: the engine, the handlers, the CLI verb, import hygiene.
+
+Its input checks are tested in test_ui_validate.py; the runs folders served here are built
+by ui_runs.py (test_ui_e2e.py and others import them from this module, as they long have).
+"""
 
 from __future__ import annotations
 
@@ -11,59 +15,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from hypothesis import given, settings, strategies as st
 from PIL import Image
 
-from conftest import SHARED_DATA, dcgan4_config
-from landgan.data.dataset import save_dataset
-from landgan.data.decode import decode_image
-from landgan.data.synthetic import render_seeds
 from landgan.cli import main
 from landgan.errors import UserError
 from landgan.metrics.photo_labeller import label_photos
-from landgan.train.loop import train
-from landgan.ui.validate import (MAX_SEED, list_ui_checkpoints, percentages, rebalance,
-                                 resolve_ui_checkpoint, validate_composition, validate_count,
-                                 validate_frames, validate_port, validate_seed, validate_spec,
-                                 validate_truncation)
-
-COND = "00000-dcgan4-photos-64/step_0000002.pt"  # names make_runs produces
-PLAIN = "00001-dcgan4-synthetic-32/step_0000001.pt"
-
-
-def photo_dataset(root: Path, n: int = 16) -> Path:
-    """``n`` photos at 64 px labelled by ``landgan label`` (its default, the photo estimator).
-
-    Real photos from ../shared/data where it is present (CI); procedural scenes otherwise,
-    so the UI tests also run in a bare clone.
-    """
-    folder = SHARED_DATA / "landscapes"
-    if folder.is_dir():
-        files = [sorted((folder / cat).iterdir())[i] for i in range(n // 4)
-                 for cat in ("forest", "glacier", "mountain", "sea")]
-        images = np.stack([decode_image(f, 64) for f in files])
-    else:
-        images = render_seeds(range(n), 64)[0]
-    ds = save_dataset(root / "photos", images, {"source": "test"})
-    assert main(["label", str(ds)]) == 0
-    return ds
-
-
-def make_runs(root: Path) -> Path:
-    """A runs folder with a tiny composition model of photos (64 px) and an unconditional
-    32 px one of procedural scenes."""
-    base = dict(out=str(root / "runs"), batch_size=8, g_width=8, d_width=8, sample_every=0)
-    train(dcgan4_config(**base, data=str(photo_dataset(root)), resolution=64, steps=2,
-                        conditional=True), progress=False)
-    train(dcgan4_config(**base, data="synthetic", synthetic_count=16, resolution=32, steps=1),
-          progress=False)
-    return root / "runs"
+from landgan.ui.validate import validate_composition
+from ui_runs import COND, PLAIN, tiny_runs
 
 
 def gif_length(gif: Image.Image) -> int:
     """Frames a GIF shows, counted in the UI's frame time (Pillow merges repeated frames)."""
-    from landgan.ui.engine import GIF_FRAME_MS
+    from landgan.ui.outputs import GIF_FRAME_MS
 
     total = 0
     for i in range(gif.n_frames):
@@ -72,141 +35,17 @@ def gif_length(gif: Image.Image) -> int:
     return round(total / GIF_FRAME_MS)
 
 
-_BUILT: dict[str, Path] = {}
-
-
-def tiny_runs(tmp_path_factory) -> Path:
-    """make_runs once per test session: test_ui_e2e.py uses the same folder (it saves ~7 s)."""
-    if "runs" not in _BUILT:
-        _BUILT["runs"] = make_runs(tmp_path_factory.mktemp("ui"))
-    return _BUILT["runs"]
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
     return tiny_runs(tmp_path_factory)
 
 
-# ---- numbers ---------------------------------------------------------------------------
-
-@pytest.mark.parametrize("fn,good,bad", [
-    (validate_count, [1, 4, 64, 4.0], [0, 65, -1, 3.5, "4", True, None, float("nan")]),
-    (validate_seed, [0, 7, MAX_SEED, 12.0], [-1, MAX_SEED + 1, 2**63, 0.5, "1", None, float("inf")]),
-    (validate_frames, [2, 48], [1, 49, "10"]),
-    (validate_port, [1, 7860, 65535], [0, 65536, 99999, "80"]),
-])
-def test_integers_are_bounded(fn, good, bad):
-    assert [fn(v) for v in good] == [int(v) for v in good]
-    for v in bad:
-        with pytest.raises(UserError):
-            fn(v)
-
-
-def test_truncation():
-    assert validate_truncation(0) is None  # 0 is "off": plain N(0, I) latents
-    assert validate_truncation(1.5) == 1.5
-    for v in (-0.1, 4.1, float("nan"), "1", None):
-        with pytest.raises(UserError, match="truncation"):
-            validate_truncation(v)
-
-
-# ---- compositions and sliders ------------------------------------------------------------
-
-def test_composition_is_normalised_and_checked():
-    names = ["sky", "water"]
-    assert torch.allclose(validate_composition([30, 10], names), torch.tensor([0.75, 0.25]))
-    assert torch.allclose(validate_composition([40, 60, 99, 99], names), torch.tensor([0.4, 0.6]))
-    for values, msg in [([10], "expected 2"), ([0, 0], "all zero"), ([-5, 50], "between 0 and 100"),
-                        ([101, 0], "between 0 and 100"), (["a", 5], "must be a number"),
-                        ([float("nan"), 5], "finite")]:
-        with pytest.raises(UserError, match=msg):
-            validate_composition(values, names)
-
-
-def test_typed_composition():
-    assert torch.allclose(validate_spec("sky=1,water=3", ["sky", "water"]), torch.tensor([0.25, 0.75]))
-    for spec, msg in [("moon=1", "unknown condition 'moon'"), ("", "give a composition"),
-                      (None, "give a composition"), ("sky=1," * 500, "too long")]:
-        with pytest.raises(UserError, match=msg):
-            validate_spec(spec, ["sky", "water"])
-
-
-def test_percentages_sum_exactly():
-    assert percentages([1, 1, 1]) == [34, 33, 33]
-    assert percentages([0, 0]) == [50, 50]
-    assert percentages([3, 1], 40) == [30, 10]
-    assert percentages([]) == []
-
-
-def test_rebalance_keeps_the_moved_slider_and_proportions():
-    assert rebalance([80, 30, 10], 0) == [80, 15, 5]  # the others keep their 3:1 ratio
-    assert rebalance([20, 0, 0], 0) == [20, 40, 40]  # all-zero others share equally
-    assert rebalance([120, 50], 0) == [100, 0]  # clamped to 100
-    assert rebalance([37], 0) == [100]  # one condition is always all of it
-    with pytest.raises(UserError):
-        rebalance([10, 10], 2)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.floats(0, 100), min_size=1, max_size=12), st.data())
-def test_rebalance_always_sums_to_100(values, data):
-    moved = data.draw(st.integers(0, len(values) - 1))
-    out = rebalance(values, moved)
-    assert sum(out) == 100 and all(0 <= v <= 100 for v in out)
-    assert len(values) == 1 or out[moved] == round(values[moved])
-
-
-# ---- checkpoint names --------------------------------------------------------------------
-
-@pytest.fixture
-def fake_runs(tmp_path) -> Path:
-    """Checkpoint-shaped files (contents do not matter for listing), plus links out of the folder."""
-    root = tmp_path / "runs"
-    ck = root / "00001-b" / "checkpoints"
-    ck.mkdir(parents=True)
-    for name in ("step_0000010.pt", "step_0000200.pt", "best.pt", ".step_0000300.pt.tmp1", "notes.txt"):
-        (ck / name).write_bytes(b"x")
-    (root / "00000-a" / "checkpoints").mkdir(parents=True)
-    (root / "00000-a" / "checkpoints" / "step_0000001.pt").write_bytes(b"x")
-    outside = tmp_path / "outside"
-    (outside / "checkpoints").mkdir(parents=True)
-    (outside / "checkpoints" / "step_0000001.pt").write_bytes(b"secret")
-    (root / "00002-link").symlink_to(outside)  # a run folder that is really elsewhere
-    (ck / "step_0000999.pt").symlink_to(outside / "checkpoints" / "step_0000001.pt")
-    (ck / "step_0000005.pt").symlink_to(ck / "step_0000010.pt")  # inside: allowed
-    return root
-
-
-def test_listing_stays_inside_the_runs_folder(fake_runs):
-    assert list_ui_checkpoints(fake_runs) == [
-        "00001-b/step_0000200.pt", "00001-b/step_0000010.pt", "00001-b/step_0000005.pt",
-        "00001-b/best.pt", "00000-a/step_0000001.pt"]
-    with pytest.raises(UserError, match="runs folder not found"):
-        list_ui_checkpoints(fake_runs / "nope")
-
-
-def test_resolve_accepts_listed_names(fake_runs):
-    for name in list_ui_checkpoints(fake_runs):
-        path = resolve_ui_checkpoint(fake_runs, name)
-        assert path.resolve().is_relative_to(fake_runs.resolve()) and path.is_file()
-
-
-@pytest.mark.parametrize("name", [
-    "../x", "/etc/passwd", "../../../../etc/passwd", "00001-b/../../outside/checkpoints/step_0000001.pt",
-    "00001-b/../00000-a/step_0000001.pt", "00001-b/checkpoints/step_0000010.pt", "00001-b",
-    "..\\..\\x.pt", "C:/Windows/x.pt", "00001-b/notes.txt", "00001-b/.step_0000300.pt.tmp1",
-    "00001-b/step_0000999.pt", "00002-link/step_0000001.pt", "00001-b/missing.pt",
-    "./00001-b/step_0000010.pt", "00001-b/step_0000010.pt\x00", "", "   ", None, 7, ["00001-b"],
-])
-def test_resolve_refuses_anything_else(fake_runs, name):
-    with pytest.raises(UserError):
-        resolve_ui_checkpoint(fake_runs, name)
-
-
 # ---- the engine on real (tiny) checkpoints -----------------------------------------------
 
+
 def test_engine_generates_and_interpolates(runs, tmp_path):
-    from landgan.ui.engine import OUTPUTS_KEPT, Engine
+    from landgan.ui.engine import Engine
+    from landgan.ui.outputs import OUTPUTS_KEPT
 
     eng = Engine(runs, scratch=tmp_path / "out")
     assert eng.checkpoints() == [PLAIN, COND]
@@ -235,7 +74,9 @@ def test_engine_generates_and_interpolates(runs, tmp_path):
     pngs = [eng.write_pngs(plain, {"seed": 0}) for _ in range(2)]
     assert [p.name for p in pngs[0]] == ["landgan-seed0-1.png", "landgan-seed0-2.png"]
     with Image.open(pngs[0][1]) as a, Image.open(pngs[1][1]) as b:
-        assert np.array_equal(np.asarray(a), plain[1]) and json.loads(a.text["Comment"])["index"] == 1
+        assert (
+            np.array_equal(np.asarray(a), plain[1]) and json.loads(a.text["Comment"])["index"] == 1
+        )
         assert a.text["Comment"] != b.text["Comment"]  # same pixels, yet distinct files
     for _ in range(OUTPUTS_KEPT + 3):  # the scratch folder does not grow without bound
         eng.write_pngs(plain, {})
@@ -244,7 +85,8 @@ def test_engine_generates_and_interpolates(runs, tmp_path):
 
 def test_handlers_turn_bad_input_into_messages(runs, tmp_path):
     gr = pytest.importorskip("gradio")
-    from landgan.ui.app import MAX_SLIDERS, SEEDS, COMPOSITIONS, Handlers, _friendly
+    from landgan.ui.app import Handlers, _friendly
+    from landgan.ui.tabs import MAX_SLIDERS, SEEDS, COMPOSITIONS
     from landgan.ui.engine import Engine
 
     h = Handlers(Engine(runs, scratch=tmp_path))
@@ -260,18 +102,49 @@ def test_handlers_turn_bad_input_into_messages(runs, tmp_path):
         about, pixels = json.loads(im.text["Comment"]), np.asarray(im)
     assert im.size == (64, 64) and about["checkpoint"] == COND and about["index"] == 2
     run, file = about["checkpoint"].split("/")  # ... and landgan generate remakes it exactly
-    assert main(["generate", str(runs / run / "checkpoints" / file), "--seed", str(about["seed"]),
-                 "--n", str(about["n"]), "--composition", about["composition"],
-                 "--out", str(tmp_path / "again")]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(runs / run / "checkpoints" / file),
+                "--seed",
+                str(about["seed"]),
+                "--n",
+                str(about["n"]),
+                "--composition",
+                about["composition"],
+                "--out",
+                str(tmp_path / "again"),
+            ]
+        )
+        == 0
+    )
     assert np.array_equal(np.asarray(Image.open(tmp_path / "again" / "seed0005_00002.png")), pixels)
     with pytest.warns(UserWarning):  # each image the best of 4: said under them, and remade
         gallery, reading = h.generate(COND, 5, 0, 3, 4, *sliders)
     assert "Each image is the best of 4 candidates by this same labeller" in reading
     with Image.open(gallery[1][0]) as im:
         about, pixels = json.loads(im.text["Comment"]), np.asarray(im)
-    assert about["best_of"] == 4 and main([
-        "generate", str(runs / run / "checkpoints" / file), "--seed", "5", "--n", "3",
-        "--composition", about["composition"], "--best-of", "4", "--out", str(tmp_path / "b4")]) == 0
+    assert (
+        about["best_of"] == 4
+        and main(
+            [
+                "generate",
+                str(runs / run / "checkpoints" / file),
+                "--seed",
+                "5",
+                "--n",
+                "3",
+                "--composition",
+                about["composition"],
+                "--best-of",
+                "4",
+                "--out",
+                str(tmp_path / "b4"),
+            ]
+        )
+        == 0
+    )
     assert np.array_equal(np.asarray(Image.open(tmp_path / "b4" / "seed0005_00001.png")), pixels)
     assert h.rebalance(1, COND, *sliders)[:5] == [20, 20, 20, 20, 20]
     assert h.rebalance(0, COND, 60, 10, 10, 10, 10, *sliders[5:])[:5] == [60, 10, 10, 10, 10]
@@ -289,16 +162,18 @@ def test_handlers_turn_bad_input_into_messages(runs, tmp_path):
     assert h.refresh("00009-gone/step_0000001.pt")[0]["value"] == new  # vanished: the newest
     shutil.rmtree(later.parent)
     plain = h.checkpoint(PLAIN)  # unconditional: every slider hidden, candidates too
-    assert all(u["visible"] is False for u in plain[1:2 + MAX_SLIDERS])
+    assert all(u["visible"] is False for u in plain[1 : 2 + MAX_SLIDERS])
     assert h.checkpoint(COND)[1 + MAX_SLIDERS]["visible"] is True
     h.interpolate(PLAIN, SEEDS, 1, 2, "", "", 2, 0, *sliders)
     safe = _friendly(h.generate)
-    for args, msg in [((COND, -1, 0, 4, 1), "seed must be between 0 and 2147483647"),
-                      ((COND, 0, 9, 4, 1), "truncation must be between"),
-                      ((COND, 0, 0, 65, 1), "number of images must be between 1 and 64"),
-                      ((COND, 0, 0, 4, 9), "candidates per image must be between 1 and 8"),
-                      (("../" + COND, 0, 0, 4, 1), "invalid checkpoint name"),
-                      (("/etc/passwd", 0, 0, 4, 1), "invalid checkpoint name")]:
+    for args, msg in [
+        ((COND, -1, 0, 4, 1), "seed must be between 0 and 2147483647"),
+        ((COND, 0, 9, 4, 1), "truncation must be between"),
+        ((COND, 0, 0, 65, 1), "number of images must be between 1 and 64"),
+        ((COND, 0, 0, 4, 9), "candidates per image must be between 1 and 8"),
+        (("../" + COND, 0, 0, 4, 1), "invalid checkpoint name"),
+        (("/etc/passwd", 0, 0, 4, 1), "invalid checkpoint name"),
+    ]:
         with pytest.raises(gr.Error, match=msg):
             safe(*args, *sliders)
     with pytest.raises(gr.Error, match="all zero"):
@@ -308,6 +183,7 @@ def test_handlers_turn_bad_input_into_messages(runs, tmp_path):
 
 
 # ---- CLI and import hygiene ----------------------------------------------------------------
+
 
 def test_cli_ui_verb(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("landgan.shipped.SHIPPED", {})  # a checkout without shipped models
@@ -330,8 +206,19 @@ def test_with_a_shipped_model_the_ui_needs_no_runs_folder(runs, tmp_path, monkey
     from landgan.ui.app import build_app
 
     model = tmp_path / "m.safetensors"
-    assert main(["export", str(sorted(runs.iterdir())[0]), "--format", "safetensors",
-                 "--out", str(model)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(sorted(runs.iterdir())[0]),
+                "--format",
+                "safetensors",
+                "--out",
+                str(model),
+            ]
+        )
+        == 0
+    )
     monkeypatch.setattr("landgan.shipped.SHIPPED", {"landscapes": model})
     demo = build_app(tmp_path / "none")
     assert list(demo.landgan_engine.shipped) == ["landscapes"]
@@ -341,8 +228,10 @@ def test_with_a_shipped_model_the_ui_needs_no_runs_folder(runs, tmp_path, monkey
 
 
 def test_importing_landgan_ui_does_not_import_gradio():
-    code = ("import sys, landgan.ui, landgan.ui.app, landgan.cli; "
-            "assert 'gradio' not in sys.modules, 'gradio imported'")
+    code = (
+        "import sys, landgan.ui, landgan.ui.app, landgan.cli; "
+        "assert 'gradio' not in sys.modules, 'gradio imported'"
+    )
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr

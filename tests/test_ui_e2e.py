@@ -41,7 +41,9 @@ def server(tmp_path_factory):
 
 
 def slider_values(page, k: int) -> list[int]:
-    return [int(float(page.locator(f"#cond{i} input[type=number]").input_value())) for i in range(k)]
+    return [
+        int(float(page.locator(f"#cond{i} input[type=number]").input_value())) for i in range(k)
+    ]
 
 
 def move_slider(page, i: int, fraction: float) -> None:
@@ -67,8 +69,10 @@ def generate(page, previous: str | None = None) -> tuple[str, float]:
     page.locator("#generate").click()
     page.wait_for_function(
         "([prev]) => { const im = document.querySelectorAll('#gallery img');"
-        " return im.length === 4 && im[0].complete && im[0].src !== prev; }", arg=[previous or ""],
-        timeout=30_000)
+        " return im.length === 4 && im[0].complete && im[0].src !== prev; }",
+        arg=[previous or ""],
+        timeout=30_000,
+    )
     return page.locator("#gallery img").first.get_attribute("src"), time.perf_counter() - start
 
 
@@ -78,6 +82,7 @@ def fetch_image(page, url: str) -> Image.Image:
     return Image.open(io.BytesIO(r.body()))
 
 
+@pytest.mark.slow
 def test_browser_session(server, tmp_path):
     url, runs, ckpt = server
     requests: list[str] = []
@@ -134,8 +139,11 @@ def test_browser_session(server, tmp_path):
             assert real.is_file() and page.request.get(f"{url}gradio_api/file={real}").status >= 400
         finally:
             browser.close()
-    remote = [u for u in requests if urlparse(u).scheme not in ("data", "blob")
-              and urlparse(u).hostname not in LOCAL]
+    remote = [
+        u
+        for u in requests
+        if urlparse(u).scheme not in ("data", "blob") and urlparse(u).hostname not in LOCAL
+    ]
     assert requests and not remote, f"the page reached outside localhost: {remote[:5]}"
 
 
@@ -180,10 +188,12 @@ def test_api_refuses_bad_input_and_keeps_serving(server):
         serve(runs, port=urlparse(url).port, block=False, quiet=True, shipped=False)
     client = Client(url, verbose=False)
     sliders = [20] * 5 + [0] * 7
-    for args, msg in [((ckpt, 0, 0, 65, 1), "number of images must be between 1 and 64, got 65"),
-                      ((ckpt, 0, 0, 0, 1), "number of images must be between 1 and 64, got 0"),
-                      (("../" + ckpt, 0, 0, 4, 1), "invalid checkpoint name"),
-                      ((ckpt, 0, 0, 4, 1, *[0] * 12), "all zero")]:
+    for args, msg in [
+        ((ckpt, 0, 0, 65, 1), "number of images must be between 1 and 64, got 65"),
+        ((ckpt, 0, 0, 0, 1), "number of images must be between 1 and 64, got 0"),
+        (("../" + ckpt, 0, 0, 4, 1), "invalid checkpoint name"),
+        ((ckpt, 0, 0, 4, 1, *[0] * 12), "all zero"),
+    ]:
         full = args if len(args) > 5 else (*args, *sliders)
         with pytest.raises(Exception, match=msg):
             client.predict(*full, api_name="/generate")

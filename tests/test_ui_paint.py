@@ -45,9 +45,20 @@ def runs(tmp_path_factory) -> Path:
                 w.copy_(torch.randn(w.shape, generator=g) * 0.5)
     save_checkpoint(tmp / "runs" / STRONG.replace("/", "/checkpoints/"), state)
     (tmp / "runs" / "00002-dcgan4-synthetic-32").mkdir()  # numbered after the copy
-    train(dcgan4_config(out=str(tmp / "plain"), batch_size=8, g_width=8, d_width=8,
-                        sample_every=0, data="synthetic", synthetic_count=16, resolution=32,
-                        steps=1), progress=False)
+    train(
+        dcgan4_config(
+            out=str(tmp / "plain"),
+            batch_size=8,
+            g_width=8,
+            d_width=8,
+            sample_every=0,
+            data="synthetic",
+            synthetic_count=16,
+            resolution=32,
+            steps=1,
+        ),
+        progress=False,
+    )
     (plain,) = (tmp / "plain").iterdir()
     shutil.rmtree(tmp / "runs" / "00002-dcgan4-synthetic-32")
     shutil.copytree(plain, tmp / "runs" / "00002-dcgan4-synthetic-32")
@@ -58,8 +69,19 @@ def runs(tmp_path_factory) -> Path:
 def shipped(runs, tmp_path_factory) -> dict[str, Path]:
     """The layout model as a model file outside the runs folder, as a shipped one is."""
     out = tmp_path_factory.mktemp("pkg") / "landscapes.safetensors"
-    assert main(["export", str(runs / LAYOUT.replace("/", "/checkpoints/")), "--format",
-                 "safetensors", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(runs / LAYOUT.replace("/", "/checkpoints/")),
+                "--format",
+                "safetensors",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return {"landscapes": out}
 
 
@@ -79,6 +101,7 @@ def steps(frames: np.ndarray) -> np.ndarray:
 
 # ---- shipped models first --------------------------------------------------------------
 
+
 def test_shipped_models_come_first_and_need_no_runs_folder(runs, shipped, tmp_path):
     from landgan.ui.app import Handlers
 
@@ -94,8 +117,14 @@ def test_shipped_models_come_first_and_need_no_runs_folder(runs, shipped, tmp_pa
     with pytest.raises(UserError, match="runs folder not found"):  # nothing at all to show
         Engine(tmp_path / "none", scratch=tmp_path / "out")
     # Only the exact name reaches the shipped file; typed paths stay inside the runs folder.
-    for typed in (str(shipped["landscapes"]), "landscapes/x.pt", "../landscapes", "Landscapes",
-                  "landscapes.safetensors", "./landscapes"):
+    for typed in (
+        str(shipped["landscapes"]),
+        "landscapes/x.pt",
+        "../landscapes",
+        "Landscapes",
+        "landscapes.safetensors",
+        "./landscapes",
+    ):
         with pytest.raises(UserError, match="checkpoint"):
             alone.model(typed)
 
@@ -116,6 +145,7 @@ def test_app_starts_on_the_shipped_model_without_a_runs_folder(shipped, tmp_path
 
 
 # ---- generating to a sketch ----------------------------------------------------------------
+
 
 def test_generating_to_a_sketch_draws_its_map(runs, tmp_path):
     eng = Engine(runs, scratch=tmp_path / "out")
@@ -171,6 +201,7 @@ def test_maps_are_drawn_and_compared_cell_by_cell():
 
 # ---- the Paint tab's handler ---------------------------------------------------------------
 
+
 def png(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format=fmt)
@@ -194,7 +225,8 @@ def test_paint_handler_reads_the_canvas_and_refuses_anything_else(runs, tmp_path
     sketch = water_half("left", 256)
     (cache / "composite.png").write_bytes(png(sketch))
     gallery, asked, read, text = painter.generate(
-        STRONG, {"composite": {"path": str(cache / "composite.png")}}, 3, 0, 2, 1)
+        STRONG, {"composite": {"path": str(cache / "composite.png")}}, 3, 0, 2, 1
+    )
     # what the page shows is written with the images, within the scratch folder's bounds
     assert Path(asked).parent == Path(gallery[0][0]).parent == Path(read).parent
     asked, read = np.asarray(Image.open(asked)), np.asarray(Image.open(read))
@@ -202,8 +234,10 @@ def test_paint_handler_reads_the_canvas_and_refuses_anything_else(runs, tmp_path
     assert (asked[20, 5] == PALETTE["water"]).all() and (asked[20, 155] == PALETTE["sky"]).all()
     assert "of 16** cells (mean of 2 images" in text
     for i in range(BLOBS_KEPT + 5):  # an edit posts its blobs; the oldest go past the bound
-        blob = SimpleNamespace(data={"type": "composite", "index": None, "id": f"e{i}"},
-                               files=[("composite.png", png(water_half("right", 64)))])
+        blob = SimpleNamespace(
+            data={"type": "composite", "index": None, "id": f"e{i}"},
+            files=[("composite.png", png(water_half("right", 64)))],
+        )
         painter.editor.accept_blobs(blob)
     kept = painter.editor.blob_storage
     assert len(kept) == BLOBS_KEPT and "e0" not in kept and f"e{BLOBS_KEPT + 4}" in kept
@@ -213,8 +247,9 @@ def test_paint_handler_reads_the_canvas_and_refuses_anything_else(runs, tmp_path
     cleared = np.zeros((64, 64, 4), np.uint8)  # "Clear canvas", then water on the right
     cleared[:, 32:] = (*PALETTE["water"], 255)
     (cache / "cleared.png").write_bytes(png(cleared))
-    asked = painter.generate(STRONG, {"composite": {"path": str(cache / "cleared.png")}},
-                             3, 0, 1, 1)[1]
+    asked = painter.generate(
+        STRONG, {"composite": {"path": str(cache / "cleared.png")}}, 3, 0, 1, 1
+    )[1]
     assert (np.asarray(Image.open(asked))[20, 5] == PALETTE["sky"]).all()  # unpainted is sky
     outside = tmp_path / "elsewhere.png"
     outside.write_bytes(png(sketch))
@@ -222,13 +257,16 @@ def test_paint_handler_reads_the_canvas_and_refuses_anything_else(runs, tmp_path
     (cache / "odd.png").write_bytes(png(np.full((64, 64, 3), (255, 0, 255), np.uint8)))
     (cache / "huge.png").write_bytes(png(np.zeros((1, 4000, 3), np.uint8)))
     (cache / "junk.png").write_bytes(b"\x89PNG not really")
-    for value, msg in [(None, "paint a sketch first"), ({"id": "e0"}, "did not reach the server"),
-                       ({"composite": {"path": str(outside)}}, "must come from this page"),
-                       ({"composite": {"path": str(cache / "photo.jpg")}}, "PNG or WebP"),
-                       ({"composite": {"path": str(cache / "odd.png")}}, "far from the palette"),
-                       ({"composite": {"path": str(cache / "huge.png")}}, "at most 2048 px"),
-                       ({"composite": {"path": str(cache / "junk.png")}}, "not a readable image"),
-                       ({"composite": {"path": 7}}, "paint a sketch first")]:
+    for value, msg in [
+        (None, "paint a sketch first"),
+        ({"id": "e0"}, "did not reach the server"),
+        ({"composite": {"path": str(outside)}}, "must come from this page"),
+        ({"composite": {"path": str(cache / "photo.jpg")}}, "PNG or WebP"),
+        ({"composite": {"path": str(cache / "odd.png")}}, "far from the palette"),
+        ({"composite": {"path": str(cache / "huge.png")}}, "at most 2048 px"),
+        ({"composite": {"path": str(cache / "junk.png")}}, "not a readable image"),
+        ({"composite": {"path": 7}}, "paint a sketch first"),
+    ]:
         with pytest.raises(UserError, match=msg):
             painter.generate(STRONG, value, 3, 0, 1, 1)
     with pytest.raises(UserError, match="Paint needs a layout model") as e:
@@ -240,17 +278,20 @@ def test_paint_handler_reads_the_canvas_and_refuses_anything_else(runs, tmp_path
 
 # ---- smooth walks --------------------------------------------------------------------------
 
+
 def test_layout_walks_move_the_map_smoothly(runs, tmp_path):
     """The walk is continuous: with twice the frames, the largest step between frames
     halves. The old walk, where each frame picked its map by its latent's signs, jumps
     where a sign flips, and that step stays the same however many frames there are."""
     eng = Engine(runs, scratch=tmp_path / "out")
     m = eng.model(STRONG)
-    sea = torch.tensor([.3, .1, 0, .6, 0])
+    sea = torch.tensor([0.3, 0.1, 0, 0.6, 0])
     za, zb = (sample_latents(1, m.cfg.z_dim, s)[0] for s in (1, 2))
     assert ((za[:3] > 0) != (zb[:3] > 0)).any()  # the maps the two seeds pick differ
-    ratio = steps(eng.interpolate(STRONG, (1, 2), (sea, sea), 31, None)).max() / \
-        steps(eng.interpolate(STRONG, (1, 2), (sea, sea), 16, None)).max()
+    ratio = (
+        steps(eng.interpolate(STRONG, (1, 2), (sea, sea), 31, None)).max()
+        / steps(eng.interpolate(STRONG, (1, 2), (sea, sea), 16, None)).max()
+    )
     assert ratio < 0.7, ratio
     from landgan.ui.engine import slerp
 
@@ -258,8 +299,9 @@ def test_layout_walks_move_the_map_smoothly(runs, tmp_path):
         with torch.inference_mode():
             z = slerp(za, zb, torch.linspace(0, 1, frames))
             return to_uint8(m.G(z, sea[None].expand(frames, -1)))
+
     assert steps(old_walk(31)).max() / steps(old_walk(16)).max() > 0.7  # the test can fail
-    snow = torch.tensor([.5, 0, .5, 0, 0])
+    snow = torch.tensor([0.5, 0, 0.5, 0, 0])
     for seeds, conds in [((1, 2), (sea, sea)), ((3, 3), (sea, snow))]:
         frames = eng.interpolate(STRONG, seeds, conds, 5, None)
         for end, seed, cond in [(0, seeds[0], conds[0]), (-1, seeds[1], conds[1])]:

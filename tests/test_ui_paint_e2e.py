@@ -41,12 +41,15 @@ def server(tmp_path_factory):
 
     runs = os.environ.get("LANDGAN_UI_PAINT_RUNS")
     if not runs and "landscapes" not in installed_models():
-        pytest.skip("the shipped layout model 'landscapes' is not installed "
-                    "(src/landgan/pretrained/landscapes.safetensors); or set "
-                    "LANDGAN_UI_PAINT_RUNS to a runs folder with a trained layout model")
+        pytest.skip(
+            "the shipped layout model 'landscapes' is not installed "
+            "(src/landgan/pretrained/landscapes.safetensors); or set "
+            "LANDGAN_UI_PAINT_RUNS to a runs folder with a trained layout model"
+        )
     # Without a runs folder of its own, the page offers the shipped models alone.
-    demo = serve(runs or tmp_path_factory.mktemp("ui") / "no-runs", port=free_port(),
-                 block=False, quiet=True)
+    demo = serve(
+        runs or tmp_path_factory.mktemp("ui") / "no-runs", port=free_port(), block=False, quiet=True
+    )
     yield demo.local_url, demo.landgan_engine.checkpoints()[0] if runs else "landscapes (shipped)"
     demo.close()
 
@@ -73,7 +76,7 @@ def paint_water(page, side: str) -> None:
     half, radius = SKETCH_SIDE * zoom / 2, BRUSH_PX * zoom
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     offsets = np.arange(radius, half, radius)  # from the middle line outwards
-    for x in (cx - offsets if side == "left" else cx + offsets):
+    for x in cx - offsets if side == "left" else cx + offsets:
         page.mouse.move(x, cy - half + 2)
         page.mouse.down()
         page.mouse.move(x, cy + half - 2)
@@ -89,7 +92,9 @@ def generate(page, previous: str | None) -> tuple[np.ndarray, np.ndarray, str]:
         "([prev]) => { const im = document.querySelector('#paint-asked img');"
         " const r = document.querySelector('#paint-reading');"
         " return im && im.complete && im.src !== prev && r.innerText.includes('cells (mean of'); }",
-        arg=[previous or ""], timeout=120_000)
+        arg=[previous or ""],
+        timeout=120_000,
+    )
     src = page.locator("#paint-asked img").get_attribute("src")
     row = page.locator("#paint-reading tr", has_text="water").inner_text().split("\t")
     water = np.array([[int(v) for v in cell.split()] for cell in row[1:]])
@@ -105,6 +110,7 @@ def screenshot(page, tmp_path, name: str) -> Path:
     return folder / name
 
 
+@pytest.mark.slow
 def test_painted_water_goes_where_it_was_painted(server, tmp_path):
     url, name = server
     with sync_api.sync_playwright() as p:
@@ -135,7 +141,9 @@ def test_painted_water_goes_where_it_was_painted(server, tmp_path):
                 assert "Traceback" not in page.content()
         finally:
             browser.close()
-    print(f"\nwater read (left cells %, right cells %): painted left {read['left']}, "
-          f"painted right {read['right']}")
+    print(
+        f"\nwater read (left cells %, right cells %): painted left {read['left']}, "
+        f"painted right {read['right']}"
+    )
     assert read["left"][0] > read["left"][1], read
     assert read["right"][1] > read["right"][0], read

@@ -30,8 +30,9 @@ def _translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     dy = torch.randint(-sh, sh + 1, (n, 1, 1), device=x.device)
     dx = torch.randint(-sw, sw + 1, (n, 1, 1), device=x.device)
-    gy, gx = torch.meshgrid(torch.arange(h, device=x.device), torch.arange(w, device=x.device),
-                            indexing="ij")
+    gy, gx = torch.meshgrid(
+        torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij"
+    )
     # Index into a zero-padded copy so shifted-in pixels are zeros.
     yy = (gy.unsqueeze(0) + dy).clamp(-1, h) + 1
     xx = (gx.unsqueeze(0) + dx).clamp(-1, w) + 1
@@ -47,8 +48,12 @@ def _cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     cx = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), device=x.device)
     gy = torch.arange(h, device=x.device).view(1, h, 1)
     gx = torch.arange(w, device=x.device).view(1, 1, w)
-    inside = ((gy - cy + ch // 2).clamp(0) < ch) & (gy >= cy - ch // 2) & \
-             ((gx - cx + cw // 2).clamp(0) < cw) & (gx >= cx - cw // 2)
+    inside = (
+        ((gy - cy + ch // 2).clamp(0) < ch)
+        & (gy >= cy - ch // 2)
+        & ((gx - cx + cw // 2).clamp(0) < cw)
+        & (gx >= cx - cw // 2)
+    )
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
@@ -60,8 +65,9 @@ def parse_policy(policy: str) -> list[str]:
     names = [p.strip() for p in policy.split(",") if p.strip()]
     bad = [p for p in names if p not in AUGMENTS]
     if bad:
-        raise UserError(f"unknown DiffAugment policy {', '.join(bad)}; "
-                        f"choose from: {', '.join(AUGMENTS)}")
+        raise UserError(
+            f"unknown DiffAugment policy {', '.join(bad)}; choose from: {', '.join(AUGMENTS)}"
+        )
     return names
 
 

@@ -149,8 +149,9 @@ def load_latest(target: str | Path, runs_root: str | Path = "runs") -> tuple[Pat
         except UserError as e:
             if i + 1 == len(candidates):
                 raise
-            print(f"landgan: warning: {e}; falling back to {candidates[i + 1].name}",
-                  file=sys.stderr)
+            print(
+                f"landgan: warning: {e}; falling back to {candidates[i + 1].name}", file=sys.stderr
+            )
     raise UserError(f"no readable checkpoint for {target}")
 
 

@@ -24,8 +24,10 @@ from landgan.errors import UserError
 def _build_parser(only: str | None = "all") -> argparse.ArgumentParser:
     """The parser with every verb's arguments (``only="all"``), one verb's, or none
     (``None``: the verbs are listed by name only)."""
-    parser = argparse.ArgumentParser(prog="landgan", description="Train GANs that generate "
-                                     "landscapes, and compose landscapes to order.")
+    parser = argparse.ArgumentParser(
+        prog="landgan",
+        description="Train GANs that generate landscapes, and compose landscapes to order.",
+    )
     parser.add_argument("--version", action="version", version=f"landgan {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for verb, add in ADD.items():
@@ -45,9 +47,15 @@ def _verb_of(argv: list[str]) -> str | None:
 def _run_prepare(args) -> None:
     from landgan.data.prepare import prepare_dataset  # start-up cost: decoders, workers
 
-    report = prepare_dataset(args.src, args.out, args.resolution, force=args.force,
-                             workers=args.workers, max_pixels=args.max_pixels,
-                             follow_links=args.follow_links)
+    report = prepare_dataset(
+        args.src,
+        args.out,
+        args.resolution,
+        force=args.force,
+        workers=args.workers,
+        max_pixels=args.max_pixels,
+        follow_links=args.follow_links,
+    )
     print(report.summary())
 
 
@@ -55,18 +63,26 @@ def _given(args) -> dict:
     """The TrainConfig fields given on the command line (the parser suppresses the rest)."""
     from landgan.config import TrainConfig  # start-up cost: torch
 
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-            if hasattr(args, f.name)}
+    return {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if hasattr(args, f.name)
+    }
 
 
 def _run_train(args) -> None:
-    from landgan.config import TrainConfig, check_given_flags  # start-up cost: torch
+    from landgan.config import TrainConfig  # start-up cost: torch
+    from landgan.config_flags import check_given_flags  # start-up cost: torch
     from landgan.train.loop import train  # start-up cost: TensorBoard
 
     given = _given(args)
     if getattr(args, "resume", None):
-        run = train(TrainConfig(out=given.get("out", "runs")), resume=args.resume,
-                    overrides=given, progress=not args.quiet)
+        run = train(
+            TrainConfig(out=given.get("out", "runs")),
+            resume=args.resume,
+            overrides=given,
+            progress=not args.quiet,
+        )
     else:
         cfg = TrainConfig.for_model(**given)
         for line in check_given_flags(cfg, given):  # a refused flag raises before any work
@@ -79,18 +95,30 @@ def _run_train(args) -> None:
 def _run_generate(args) -> None:
     from landgan.generate import generate  # start-up cost: torch
 
-    path = generate(args.ckpt, args.out, n=args.n, seed=args.seed, truncation=args.truncation,
-                    ema=not args.no_ema, force=args.force, device=args.device,
-                    condition=args.mix or args.composition, best_of=args.best_of,
-                    layout=args.layout)
+    path = generate(
+        args.ckpt,
+        args.out,
+        n=args.n,
+        seed=args.seed,
+        truncation=args.truncation,
+        ema=not args.no_ema,
+        force=args.force,
+        device=args.device,
+        condition=args.mix or args.composition,
+        best_of=args.best_of,
+        layout=args.layout,
+    )
     print(f"wrote {path}")
 
 
 def _run_evaluate(args) -> None:
     from landgan.evaluate import EvalOptions, evaluate  # start-up cost: the metrics stack
 
-    opts = {f.name: getattr(args, f.name) for f in dataclasses.fields(EvalOptions)
-            if hasattr(args, f.name)}
+    opts = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(EvalOptions)
+        if hasattr(args, f.name)
+    }
     opts["real"] = tuple(opts["real"])
     opts["metrics"] = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
     evaluate(args.targets, EvalOptions(**opts))
@@ -100,17 +128,21 @@ def _run_label(args) -> None:
     from landgan.data.synthetic import ELEMENTS  # start-up cost: numpy, PIL
     from landgan.label import label_dataset  # start-up cost: torch, the labeller
 
-    means = label_dataset(args.dataset, force=args.force, estimator=args.estimator,
-                          layout=args.layout).mean(0)
-    print(f"labelled {args.dataset}; mean composition: "
-          + ", ".join(f"{e} {m:.2f}" for e, m in zip(ELEMENTS, means)))
+    means = label_dataset(
+        args.dataset, force=args.force, estimator=args.estimator, layout=args.layout
+    ).mean(0)
+    print(
+        f"labelled {args.dataset}; mean composition: "
+        + ", ".join(f"{e} {m:.2f}" for e, m in zip(ELEMENTS, means))
+    )
 
 
 def _run_export(args) -> None:
     from landgan.export import export  # start-up cost: torch
 
-    path = export(args.ckpt, args.out, args.format, not args.no_ema, args.force, args.half,
-                  args.command)
+    path = export(
+        args.ckpt, args.out, args.format, not args.no_ema, args.force, args.half, args.command
+    )
     print(f"wrote {path}")
 
 
@@ -120,8 +152,15 @@ def _run_ui(args) -> None:
     ui.serve(args.runs, args.host, args.port, device=args.device, shipped=not args.no_shipped)
 
 
-RUN = {"prepare": _run_prepare, "train": _run_train, "generate": _run_generate,
-       "evaluate": _run_evaluate, "label": _run_label, "export": _run_export, "ui": _run_ui}
+RUN = {
+    "prepare": _run_prepare,
+    "train": _run_train,
+    "generate": _run_generate,
+    "evaluate": _run_evaluate,
+    "label": _run_label,
+    "export": _run_export,
+    "ui": _run_ui,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

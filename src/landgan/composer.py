@@ -15,8 +15,15 @@ import torch
 
 from landgan.config import TrainConfig
 from landgan.errors import UserError
-from landgan.models.layout import (CHOICES, POOL, LayoutGenerator, cover_bank, draw_maps,
-                                   fit_layout, layout_of)
+from landgan.models.layout import (
+    CHOICES,
+    POOL,
+    LayoutGenerator,
+    cover_bank,
+    draw_maps,
+    fit_layout,
+    layout_of,
+)
 
 
 def composer_maps(state: dict, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,8 +38,10 @@ def composer_maps(state: dict, width: int | None = None) -> tuple[torch.Tensor, 
     else:
         sample = state.get("condition_bank")
         if sample is None or len(sample) == 0:
-            raise UserError("this layout model's checkpoint has no condition bank (its training "
-                            "maps), which generation needs; it cannot make pictures")
+            raise UserError(
+                "this layout model's checkpoint has no condition bank (its training "
+                "maps), which generation needs; it cannot make pictures"
+            )
         bank, weights = cover_bank(sample.float().cpu())
     problem = _maps_problem(bank, weights, width)
     if problem:
@@ -65,23 +74,41 @@ def composition_view(G, cfg: TrainConfig, state: dict):
         return G, cfg, state
     elements = layout[0]
     bank, weights = composer_maps(state, len(cfg.condition_names))
-    G = LayoutGenerator(G, bank, len(elements), weights, state.get("layout_choices", CHOICES),
-                         state.get("layout_pool", POOL))
+    G = LayoutGenerator(
+        G,
+        bank,
+        len(elements),
+        weights,
+        state.get("layout_choices", CHOICES),
+        state.get("layout_pool", POOL),
+    )
     cfg = dataclasses.replace(cfg, conditions=",".join(elements))
-    return G, cfg, dict(state, condition_bank=G.means, layout_grid=layout[1],
-                        layout_bank=bank, layout_weights=G.weights)
+    return (
+        G,
+        cfg,
+        dict(
+            state,
+            condition_bank=G.means,
+            layout_grid=layout[1],
+            layout_bank=bank,
+            layout_weights=G.weights,
+        ),
+    )
 
 
 def layout_request(G, cells: torch.Tensor, fractions: torch.Tensor | None = None) -> torch.Tensor:
     """The map (C * K,) a layout model draws for a sketch's ``cells``, rescaled to the
     composition ``fractions`` (K,) when one is given (iterative proportional fitting)."""
     if not isinstance(G, LayoutGenerator):
-        raise UserError("--layout needs a layout model (trained on maps: landgan label "
-                        "--layout, train --conditional --cond-bn); this model has none")
+        raise UserError(
+            "--layout needs a layout model (trained on maps: landgan label "
+            "--layout, train --conditional --cond-bn); this model has none"
+        )
     k = G.elements
     if cells.numel() != G.bank.shape[1] * k:
-        raise UserError(f"the sketch gives {cells.numel() // k} cells; this model draws "
-                        f"{G.grid}x{G.grid}")
+        raise UserError(
+            f"the sketch gives {cells.numel() // k} cells; this model draws {G.grid}x{G.grid}"
+        )
     if fractions is None:
         return cells.float()
     return fit_layout(cells.float().reshape(1, -1, k), fractions.float()[None]).flatten()
@@ -111,7 +138,8 @@ def draw_conditions(state: dict, n: int, seed: int) -> torch.Tensor:
         return draw_maps(state["layout_bank"], state["layout_weights"], n, seed)
     bank = state.get("condition_bank")
     if bank is None or len(bank) == 0:
-        raise UserError("this conditional model keeps no training conditions to draw from; "
-                        "pass --composition")
+        raise UserError(
+            "this conditional model keeps no training conditions to draw from; pass --composition"
+        )
     g = torch.Generator().manual_seed(seed)
     return bank[torch.randint(len(bank), (n,), generator=g).to(bank.device)].float()

@@ -10,7 +10,7 @@ DiffAugment is FastGAN's own colour and translation, without cutout (a lower KID
 budget, photos and procedural scenes alike). A model may change some defaults (its paper's
 settings, ``ModelSpec.defaults``), then a preset (:data:`PRESETS`) may; values the
 user gives explicitly always win. A flag the user gives that would do nothing in the
-chosen configuration is refused or warned about (:data:`FLAG_RULES`).
+chosen configuration is refused or warned about (:mod:`landgan.config_flags`).
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ import math
 import tokenize
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 from landgan.augment import parse_policy
 from landgan.errors import UserError
 from landgan.losses import LOSSES
-from landgan.models import MODELS, count_parameters, get_model
+from landgan.models import count_parameters, get_model
 from landgan.models.layout import layout_of
 from landgan.models.spec import NetArgs
 
@@ -49,7 +48,7 @@ class TrainConfig:
 
     data: str = "synthetic"  # prepared dataset folder, or "synthetic" for built-in landscapes
     model: str = "fastgan"  # architecture (the models are listed above)
-    preset: str = "fast"  # bundle of defaults: fast (landgan's recipe) or report (the report's DCGAN)
+    preset: str = "fast"  # set of defaults: fast (landgan's recipe) or report (the report's DCGAN)
     loss: str = "hinge"  # objective (the model's own unless given)
     resolution: int = 64  # output size in pixels (square)
     out: str = "runs"  # parent folder of numbered run folders
@@ -57,8 +56,8 @@ class TrainConfig:
     minutes: float = 0.0  # stop after this many minutes of this invocation (0 = no time limit)
     batch_size: int = 16  # images per step
     z_dim: int = 100  # latent size
-    g_width: int = 32  # generator width (channels at half the output size; the model's own unless given)
-    d_width: int = 32  # discriminator width (channels of the first layer; the model's own unless given)
+    g_width: int = 32  # generator width: channels at half output size (model's own unless given)
+    d_width: int = 32  # discriminator width: channels of the first layer (model's own unless given)
     lr_g: float = 2e-4  # generator learning rate
     lr_d: float = 2e-4  # discriminator learning rate
     beta1: float = 0.5  # Adam beta1
@@ -70,12 +69,12 @@ class TrainConfig:
     r1: float = 0.0  # R1 penalty weight (gamma) on real images (0 = off)
     r1_every: int = 4  # apply R1 every N discriminator steps, scaled by N (lazy regularisation)
     sn: bool = False  # spectral normalisation in the discriminator (its BatchNorm is removed)
-    diffaug: str = "color,translation"  # DiffAugment policy: comma list of color, translation, cutout ("" = off)
+    diffaug: str = "color,translation"  # DiffAugment policy: color, translation, cutout ("" = off)
     conditional: bool = False  # condition G and D on class / composition vectors from the data
     conditions: str = ""  # comma-separated condition names (set from the data when conditional)
-    cond_bn: bool = False  # the condition also scales and shifts each of G's BatchNorms (conditional BN; models that have it: fastgan); a layout map does so where it lies, and D reads it cell by cell
-    mode_seeking: float = 0.0  # weight of the mode-seeking term: G is pushed to draw different pictures for different latents under one condition (0 = off)
-    cond_aux: float = 1.0  # weight of D's prediction of the condition (AC-GAN style) in D's and G's losses (0 = projection alone)
+    cond_bn: bool = False  # condition modulates G's BatchNorms; a layout map, where it lies
+    mode_seeking: float = 0.0  # weight pushing G to vary pictures with z per condition (0 = off)
+    cond_aux: float = 1.0  # weight of D's condition prediction (AC-GAN style; 0 = projection alone)
     stage1: str = ""  # stackgan: trained stage-I (64 px) checkpoint that stage II refines
     balance: str = "off"  # "off" or "adaptive": correct a D or G that has pulled far ahead
     ema_kimg: float = 10.0  # half-life of the generator's EMA copy, in thousands of images
@@ -90,7 +89,7 @@ class TrainConfig:
     eval_n: int = 500  # generated images per evaluation during training
     eval_metric: str = "kid"  # "kid" or "fid": what metrics.jsonl tracks and best.pt keeps
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
-    amp: str = "native"  # "auto" (bf16 on CUDA only), "native" (also on CPUs with native bf16), bf16, fp16, off
+    amp: str = "native"  # auto (bf16 on CUDA), native (also CPUs with native bf16), bf16, fp16, off
     channels_last: bool = True  # NHWC memory layout for convolutions (faster on CPU and GPU)
     compile: bool = False  # torch.compile the G and D forward passes (slow start, faster steps)
 
@@ -102,10 +101,17 @@ class TrainConfig:
     def net_args(self, **extra) -> NetArgs:
         """The plain arguments a model builder takes (``extra``: e.g. StackGAN's stage I)."""
         layout = layout_of(self.condition_names)
-        return NetArgs(self.resolution, self.z_dim, self.g_width, self.d_width,
-                       len(self.condition_names), cond_head=self.cond_aux > 0,
-                       cond_bn=self.cond_bn, layout_elements=len(layout[0]) if layout else 0,
-                       **extra)
+        return NetArgs(
+            self.resolution,
+            self.z_dim,
+            self.g_width,
+            self.d_width,
+            len(self.condition_names),
+            cond_head=self.cond_aux > 0,
+            cond_bn=self.cond_bn,
+            layout_elements=len(layout[0]) if layout else 0,
+            **extra,
+        )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -174,13 +180,32 @@ class TrainConfig:
 # finite. Upper bounds stop absurd sizes (z_dim 10**12) before anything is allocated, and
 # keep seeds inside what torch's generators take after landgan's small offsets.
 RANGES = {
-    "resolution": (1, 4096), "batch_size": (1, 65536), "z_dim": (1, 65536),
-    "g_width": (1, 8192), "d_width": (1, 8192), "synthetic_count": (1, 10_000_000),
-    "steps": (0, None), "minutes": (0, 1e7), "sample_every": (0, None), "ckpt_every": (0, None),
-    "keep": (0, None), "log_every": (1, None), "eval_every": (0, None), "eval_n": (2, 1_000_000),
-    "d_steps": (1, 1000), "r1_every": (1, None), "clip": (0, None), "gp": (0, None),
-    "r1": (0, None), "beta1": (0, 0.99999), "beta2": (0, 0.99999999), "ema_kimg": (0, None),
-    "ema_rampup": (0, 1), "seed": (0, 2**31 - 1), "cond_aux": (0, None), "mode_seeking": (0, None),
+    "resolution": (1, 4096),
+    "batch_size": (1, 65536),
+    "z_dim": (1, 65536),
+    "g_width": (1, 8192),
+    "d_width": (1, 8192),
+    "synthetic_count": (1, 10_000_000),
+    "steps": (0, None),
+    "minutes": (0, 1e7),
+    "sample_every": (0, None),
+    "ckpt_every": (0, None),
+    "keep": (0, None),
+    "log_every": (1, None),
+    "eval_every": (0, None),
+    "eval_n": (2, 1_000_000),
+    "d_steps": (1, 1000),
+    "r1_every": (1, None),
+    "clip": (0, None),
+    "gp": (0, None),
+    "r1": (0, None),
+    "beta1": (0, 0.99999),
+    "beta2": (0, 0.99999999),
+    "ema_kimg": (0, None),
+    "ema_rampup": (0, 1),
+    "seed": (0, 2**31 - 1),
+    "cond_aux": (0, None),
+    "mode_seeking": (0, None),
 }
 POSITIVE = ("lr_g", "lr_d")  # must be > 0 (and finite)
 
@@ -217,108 +242,27 @@ def check_size(cfg: TrainConfig) -> None:
     """
     spec = get_model(cfg.model)
     if cfg.resolution not in spec.resolutions:
-        raise UserError(f"model {cfg.model} does not support {cfg.resolution} px; it supports: "
-                        f"{', '.join(map(str, spec.resolutions))}")
+        raise UserError(
+            f"model {cfg.model} does not support {cfg.resolution} px; it supports: "
+            f"{', '.join(map(str, spec.resolutions))}"
+        )
     args = cfg.net_args()
-    sizes = {"z_dim": args.z_dim, "g_width": args.g_width, "d_width": args.d_width,
-             "cond_dim": args.cond_dim}
+    sizes = {
+        "z_dim": args.z_dim,
+        "g_width": args.g_width,
+        "d_width": args.d_width,
+        "cond_dim": args.cond_dim,
+    }
     if all(sizes[k] <= limit for k, limit in USUAL_SIZES.items()):
         return
     n = count_parameters(cfg.model, args)
     if n > MAX_PARAMETERS:
-        raise UserError(f"{cfg.model} at {cfg.resolution} px with z_dim {cfg.z_dim}, g_width "
-                        f"{cfg.g_width}, d_width {cfg.d_width} and {args.cond_dim} conditions "
-                        f"would have {n:.3g} weights, over the limit of {MAX_PARAMETERS:.3g}; "
-                        "use smaller sizes")
-
-
-# ---- flags that would do nothing ------------------------------------------------------------
-
-# ``landgan train`` flags that every model family reads in every configuration.
-USED_BY_ALL = frozenset({
-    "data", "model", "preset", "resolution", "out", "steps", "minutes", "batch_size", "z_dim",
-    "g_width", "d_width", "lr_g", "optimizer", "sn", "ema_kimg", "seed", "sample_every",
-    "ckpt_every", "log_every", "eval_every", "device", "channels_last", "resume", "quiet"})
-
-
-def _adversarial(cfg: TrainConfig) -> bool:
-    """Whether ``cfg``'s family trains against a discriminator (the autoencoders do not)."""
-    return get_model(cfg.model).trainer != "ae"
-
-
-@dataclass(frozen=True)
-class FlagRule:
-    """A ``train`` flag that does nothing in a config unless ``applies(cfg)``.
-
-    Given anyway (with a value outside ``neutral``, the values that ask for nothing), it
-    is refused, or with ``refuse=False`` (a harmless setting) warned about. ``why``
-    completes the line "--FLAG does nothing ..."; it may name config fields (``{model}``).
-    """
-
-    field: str
-    applies: Callable[[TrainConfig], bool]
-    why: str
-    refuse: bool = True
-    neutral: tuple = ()
-
-
-_AE = "for model {model}, an autoencoder: it has no discriminator or adversarial loss"
-_EVAL = "while --eval-every is 0 (nothing is evaluated during training)"
-FLAG_RULES = (
-    FlagRule("conditional", lambda c: get_model(c.model).conditional, "for model {model}, "
-             "which has no conditional form; --conditional works with: {conditional_models}",
-             neutral=(False,)),
-    FlagRule("cond_bn", lambda c: c.conditional, "without --conditional: there is no "
-             "condition to modulate G's BatchNorms", neutral=(False,)),
-    FlagRule("cond_aux", lambda c: c.conditional, "without --conditional: D has no condition "
-             "to predict", neutral=(1.0,)),
-    FlagRule("mode_seeking", lambda c: c.conditional, "without --conditional: it keeps apart "
-             "the pictures drawn under one condition", neutral=(0.0,)),
-    FlagRule("stage1", lambda c: get_model(c.model).trainer == "stackgan", "for model {model}: "
-             "only stackgan refines a trained stage-I generator", neutral=("",)),
-    *(FlagRule(name, _adversarial, _AE, neutral=neutral) for name, neutral in (
-        ("loss", ()), ("lr_d", ()), ("d_steps", (1,)), ("clip", (0.0,)), ("gp", (0.0,)),
-        ("r1", (0.0,)), ("balance", ("off",)), ("diffaug", ("",)))),
-    FlagRule("r1_every", lambda c: c.r1 > 0, "while --r1 is 0 (off)", refuse=False),
-    FlagRule("amp", _adversarial, "for model {model}, an autoencoder: it trains in float32",
-             refuse=False, neutral=("off",)),
-    FlagRule("compile", _adversarial, "for model {model}, an autoencoder: only the GAN "
-             "trainers compile their networks", refuse=False, neutral=(False,)),
-    *(FlagRule(name, lambda c: c.optimizer == "adam", "with --optimizer {optimizer}: it is "
-               "Adam's", refuse=False) for name in ("beta1", "beta2")),
-    FlagRule("synthetic_count", lambda c: c.data == "synthetic", "with --data {data}: it "
-             "counts the built-in procedural scenes", refuse=False),
-    FlagRule("eval_n", lambda c: c.eval_every > 0, _EVAL, refuse=False),
-    FlagRule("eval_metric", lambda c: c.eval_every > 0, _EVAL, refuse=False),
-    FlagRule("ema_rampup", lambda c: c.ema_kimg > 0, "while --ema-kimg is 0 (G_ema is G)",
-             refuse=False, neutral=(0.0,)),
-    FlagRule("keep", lambda c: c.ckpt_every > 0, "while --ckpt-every is 0 (only the final "
-             "checkpoint is written)", refuse=False, neutral=(0,)),
-)
-
-
-def unused_flags(cfg: TrainConfig, given: dict) -> tuple[list[str], list[str]]:
-    """(refusals, warnings): one line for each flag in ``given`` (field -> the value the
-    user gave) that would do nothing in ``cfg``, by :data:`FLAG_RULES`."""
-    names = dict(cfg.to_dict(), conditional_models=", ".join(
-        k for k, v in MODELS.items() if v.conditional))
-    refusals, warnings = [], []
-    for rule in FLAG_RULES:
-        if rule.field in given and given[rule.field] not in rule.neutral and not rule.applies(cfg):
-            flag = "--" + rule.field.replace("_", "-")
-            line = f"{flag} does nothing {rule.why.format(**names)}"
-            (refusals if rule.refuse else warnings).append(
-                line + ("; leave it out" if rule.refuse else "; it is ignored"))
-    return refusals, warnings
-
-
-def check_given_flags(cfg: TrainConfig, given: dict) -> list[str]:
-    """UserError for the first flag in ``given`` that would do nothing in ``cfg`` and is
-    refused; the warning lines of the others (see :func:`unused_flags`)."""
-    refusals, warnings = unused_flags(cfg, given)
-    if refusals:
-        raise UserError(refusals[0])
-    return warnings
+        raise UserError(
+            f"{cfg.model} at {cfg.resolution} px with z_dim {cfg.z_dim}, g_width "
+            f"{cfg.g_width}, d_width {cfg.d_width} and {args.cond_dim} conditions "
+            f"would have {n:.3g} weights, over the limit of {MAX_PARAMETERS:.3g}; "
+            "use smaller sizes"
+        )
 
 
 @lru_cache(maxsize=None)

@@ -25,8 +25,13 @@ from landgan.data.synthetic import make_synthetic_dataset
 from landgan.device import resolve_device
 from landgan.errors import UserError
 from landgan.files import replacing
-from landgan.metrics.evaluate import (evaluate_model, evaluate_real, format_table, score_features,
-                                      table3_markdown)
+from landgan.metrics.evaluate import (
+    evaluate_model,
+    evaluate_real,
+    format_table,
+    score_features,
+    table3_markdown,
+)
 from landgan.metrics.inception import load_feature_extractor
 from landgan.metrics.is_classifier import IS_UNAVAILABLE, load_is_classifier
 from landgan.metrics.tables import row_problem
@@ -76,8 +81,12 @@ def _real_for_run(cfg, n_real: int):
 
 def _is_run(path: Path) -> bool:
     """A checkpoint or model file, a run folder, ``auto`` or a shipped model's name."""
-    return (path.is_file() or (path / "checkpoints").is_dir() or str(path) == "auto"
-            or looks_like_name(path))
+    return (
+        path.is_file()
+        or (path / "checkpoints").is_dir()
+        or str(path) == "auto"
+        or looks_like_name(path)
+    )
 
 
 def _generator_row(target: str, o: EvalOptions, get_extractor, classifier) -> dict:
@@ -89,8 +98,10 @@ def _generator_row(target: str, o: EvalOptions, get_extractor, classifier) -> di
     else:
         real = _real_for_run(cfg, o.n_real or 5000)
         if isinstance(real, str) and not Path(real).exists():
-            raise UserError(f"{target} was trained on {real}, which is not here; give the "
-                            "photos to compare with as --against DATASET")
+            raise UserError(
+                f"{target} was trained on {real}, which is not here; give the "
+                "photos to compare with as --against DATASET"
+            )
         if isinstance(real, str):  # the run's own dataset, known only from its config
             _check_source(real)
     name = getattr(real, "name", None) or Path(str(real)).name
@@ -100,18 +111,30 @@ def _generator_row(target: str, o: EvalOptions, get_extractor, classifier) -> di
         # from its own bank: what the training-time evaluator scores, too.
         return sample_images(G, cfg, n, seed, o.truncation, state=state)
 
-    return evaluate_model(sample_fn, real, get_extractor(), n=o.n, n_real=o.n_real,
-                          metrics=o.metrics, classifier=classifier, dataset=name,
-                          model=cfg.model, resolution=cfg.resolution, seed=o.seed,
-                          progress=o.progress)
+    return evaluate_model(
+        sample_fn,
+        real,
+        get_extractor(),
+        n=o.n,
+        n_real=o.n_real,
+        metrics=o.metrics,
+        classifier=classifier,
+        dataset=name,
+        model=cfg.model,
+        resolution=cfg.resolution,
+        seed=o.seed,
+        progress=o.progress,
+    )
 
 
 def _folder_row(target: Path, o: EvalOptions, extractor) -> dict:
     """A folder of generated images scored against --against (checked by _plan_target)."""
-    fake, _ = image_source_features(target, extractor, o.n, None, resolution=o.resolution,
-                                    seed=o.seed, use_cache=False)
-    real, _ = image_source_features(o.against, extractor, o.n_real, resolution=o.resolution,
-                                    seed=o.seed)
+    fake, _ = image_source_features(
+        target, extractor, o.n, None, resolution=o.resolution, seed=o.seed, use_cache=False
+    )
+    real, _ = image_source_features(
+        o.against, extractor, o.n_real, resolution=o.resolution, seed=o.seed
+    )
     metrics = [m for m in o.metrics if m != "is"]
     row = {"dataset": Path(str(o.against)).name, "model": target.name, "resolution": o.resolution}
     return row | score_features(real, fake, metrics, seed=o.seed)
@@ -127,8 +150,9 @@ def evaluate(targets: list[str], o: EvalOptions | None = None) -> list[dict]:
     o.device = resolve_device(o.device)  # a bad --device fails here, before any work
     check_seed_and_truncation(o.seed, o.truncation)
     if not targets and not o.real:
-        raise UserError("nothing to evaluate: give checkpoints/run folders/image folders, "
-                        "or --real DATASET")
+        raise UserError(
+            "nothing to evaluate: give checkpoints/run folders/image folders, or --real DATASET"
+        )
     _check_outputs(o)
     jobs = [_plan_target(t, o) for t in targets]
     _check_counts(o, scores_targets=any(not isinstance(job, list) for job in jobs))
@@ -146,10 +170,19 @@ def evaluate(targets: list[str], o: EvalOptions | None = None) -> list[dict]:
         else:
             rows.append(_folder_row(Path(t), o, extractor()))
     for r in o.real:
-        rows.append(evaluate_real(r, extractor() if o.split_half else None,
-                                  classifier=classifier, n=o.n_real,
-                                  dataset=Path(r).name, resolution=o.resolution,
-                                  split_half=o.split_half, seed=o.seed, progress=o.progress))
+        rows.append(
+            evaluate_real(
+                r,
+                extractor() if o.split_half else None,
+                classifier=classifier,
+                n=o.n_real,
+                dataset=Path(r).name,
+                resolution=o.resolution,
+                split_half=o.split_half,
+                seed=o.seed,
+                progress=o.progress,
+            )
+        )
     if o.progress:  # printed before the files are written: a failed write loses no scores
         print(format_table(rows))
     if o.json_out:
@@ -196,15 +229,20 @@ def _check_counts(o: EvalOptions, scores_targets: bool) -> None:
     for flag, n in (("--n", o.n), ("--n-real", o.n_real)):
         if n is not None and n < 1:
             raise UserError(f"{flag} must be at least 1, got {n}")
-    counts = [(flag, n) for flag, n in (("--n", o.n if scores_targets else None),
-                                        ("--n-real", o.n_real)) if n]
+    counts = [
+        (flag, n)
+        for flag, n in (("--n", o.n if scores_targets else None), ("--n-real", o.n_real))
+        if n
+    ]
     held = sum(n for _, n in counts)
     limit, why = feature_image_limit()
     if held > limit:
         given = " plus ".join(f"{flag} {n:,}" for flag, n in counts)
-        raise UserError(f"{given} images need {held * FEATURE_BYTES / 2**30:,.1f} GiB of "
-                        f"features (2048 float64 each, held at once); at most {limit:,} "
-                        f"images fit ({why})")
+        raise UserError(
+            f"{given} images need {held * FEATURE_BYTES / 2**30:,.1f} GiB of "
+            f"features (2048 float64 each, held at once); at most {limit:,} "
+            f"images fit ({why})"
+        )
 
 
 def _check_real_sources(o: EvalOptions) -> None:

@@ -28,8 +28,15 @@ from landgan.sampling import load_generator
 FORMATS = ("onnx", "torchscript", "safetensors")
 
 
-def export(ckpt: str | Path, out: str | Path, fmt: str = "onnx", ema: bool = True,
-           force: bool = False, half: bool = False, command: str = "") -> Path:
+def export(
+    ckpt: str | Path,
+    out: str | Path,
+    fmt: str = "onnx",
+    ema: bool = True,
+    force: bool = False,
+    half: bool = False,
+    command: str = "",
+) -> Path:
     """Write the checkpoint's generator to ``out`` in ``fmt``; return the path.
     ``command``: what the user typed, recorded in a model file."""
     if fmt not in FORMATS:
@@ -50,18 +57,27 @@ def export(ckpt: str | Path, out: str | Path, fmt: str = "onnx", ema: bool = Tru
     with replacing(out) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter deprecation notices, not user problems
         if fmt == "onnx":
-            torch.onnx.export(G, args, str(tmp), input_names=names, output_names=["image"],
-                              dynamic_axes={**{n: {0: "n"} for n in names}, "image": {0: "n"}},
-                              opset_version=17, dynamo=False)
+            torch.onnx.export(
+                G,
+                args,
+                str(tmp),
+                input_names=names,
+                output_names=["image"],
+                dynamic_axes={**{n: {0: "n"} for n in names}, "image": {0: "n"}},
+                opset_version=17,
+                dynamo=False,
+            )
             _add_metadata(tmp, cfg)
         else:
-            torch.jit.save(torch.jit.trace(G, args), str(tmp),
-                           _extra_files={"conditions": cfg.conditions})
+            torch.jit.save(
+                torch.jit.trace(G, args), str(tmp), _extra_files={"conditions": cfg.conditions}
+            )
     return out
 
 
-def export_model_file(ckpt, out: Path, ema: bool = True, half: bool = False,
-                      command: str = "") -> Path:
+def export_model_file(
+    ckpt, out: Path, ema: bool = True, half: bool = False, command: str = ""
+) -> Path:
     """A landgan model file (:mod:`landgan.modelfile`) of the checkpoint's generator: its
     weights, config, condition bank (a layout model's maps and weights), and the command
     and commit that made the file."""
@@ -76,14 +92,18 @@ def export_model_file(ckpt, out: Path, ema: bool = True, half: bool = False,
         extra = {"condition_bank": state.get("condition_bank")}
     made_by = dict(state.get("made_by") or {})
     made_by.setdefault("trained_with", training_command(cfg))
-    made_by.update(exported_with=command or "landgan.export.export()", commit=source_commit(),
-                   source_step=str(state["step"]),
-                   weights="G_ema" if key == "G_ema" else "G (raw, not EMA)")
+    made_by.update(
+        exported_with=command or "landgan.export.export()",
+        commit=source_commit(),
+        source_step=str(state["step"]),
+        weights="G_ema" if key == "G_ema" else "G (raw, not EMA)",
+    )
     settings = {}
     if "layout_bank" in extra:  # how it draws its maps, fixed in the file
         settings = {"layout_choices": G.choices, "layout_pool": G.pool}
-    return save_model_file(out, state["models"][key], state["config"], state["step"], extra,
-                           made_by, half, settings)
+    return save_model_file(
+        out, state["models"][key], state["config"], state["step"], extra, made_by, half, settings
+    )
 
 
 def training_command(cfg: TrainConfig) -> str:
@@ -110,7 +130,10 @@ def _add_metadata(path: Path, cfg) -> None:
     except ImportError:  # the graph works without it; only the metadata is skipped
         return
     model = onnx.load(str(path))
-    for key, value in (("landgan_model", cfg.model), ("resolution", str(cfg.resolution)),
-                       ("conditions", cfg.conditions)):
+    for key, value in (
+        ("landgan_model", cfg.model),
+        ("resolution", str(cfg.resolution)),
+        ("conditions", cfg.conditions),
+    ):
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))

@@ -19,8 +19,14 @@ from landgan.errors import UserError
 from landgan.files import replacing
 from landgan.grid import save_grid
 from landgan.composer import layout_request
-from landgan.sampling import (check_seed_and_truncation, iter_best_of, iter_images,
-                              load_generator, nearest_seen, parse_condition)
+from landgan.sampling import (
+    check_seed_and_truncation,
+    iter_best_of,
+    iter_images,
+    load_generator,
+    nearest_seen,
+    parse_condition,
+)
 from landgan.sketch import sketch_cells
 
 MAX_GRID_IMAGES = 4096  # one .png grid; a folder has no limit
@@ -29,10 +35,19 @@ WRITE_BATCH = 64  # images generated, then written, at a time into a folder
 MAX_BEST_OF = 64  # candidates per image: each costs a generation and a labeller reading
 
 
-def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
-             truncation: float | None = None, ema: bool = True, force: bool = False,
-             device: str = "cpu", condition: str | None = None, best_of: int = 1,
-             layout: str | Path | None = None) -> Path:
+def generate(
+    ckpt: str | Path,
+    out: str | Path,
+    n: int = 64,
+    seed: int = 0,
+    truncation: float | None = None,
+    ema: bool = True,
+    force: bool = False,
+    device: str = "cpu",
+    condition: str | None = None,
+    best_of: int = 1,
+    layout: str | Path | None = None,
+) -> Path:
     """Write ``n`` images: one grid PNG if ``out`` ends in .png, else a folder of PNGs.
 
     ``ckpt``: a shipped model's name, a model file, a checkpoint or a run folder.
@@ -52,8 +67,10 @@ def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
     out = Path(out)
     as_grid = out.suffix.lower() == ".png"
     if as_grid and n > MAX_GRID_IMAGES:
-        raise UserError(f"a .png grid holds at most {MAX_GRID_IMAGES} images, got --n {n}; "
-                        "give a folder as --out to write them one file each")
+        raise UserError(
+            f"a .png grid holds at most {MAX_GRID_IMAGES} images, got --n {n}; "
+            "give a folder as --out to write them one file each"
+        )
     if out.exists() and not force and (as_grid or not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} already exists; pass --force to overwrite")
     if out.exists() and not as_grid and not out.is_dir():
@@ -61,15 +78,20 @@ def generate(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0,
     sketch = read_sketch_file(layout) if layout is not None else None
     G, cfg, state = load_generator(ckpt, device, ema, with_state=True)
     if as_grid and n * (cfg.resolution + 2) ** 2 > MAX_GRID_PIXELS:
-        raise UserError(f"a grid of {n} images at {cfg.resolution} px is over "
-                        f"{MAX_GRID_PIXELS:,} pixels; use a smaller --n or a folder as --out")
+        raise UserError(
+            f"a grid of {n} images at {cfg.resolution} px is over "
+            f"{MAX_GRID_PIXELS:,} pixels; use a smaller --n or a folder as --out"
+        )
     cond = _condition(cfg, state, condition)
     if sketch is not None:
         if "layout_grid" not in state:
-            raise UserError("--layout needs a layout model (such as the shipped 'landscapes'; "
-                            "see landgan label --layout); this one has no map to follow")
-        cond = layout_request(G, sketch_cells(sketch, cfg.condition_names,
-                                              state["layout_grid"]), cond)
+            raise UserError(
+                "--layout needs a layout model (such as the shipped 'landscapes'; "
+                "see landgan label --layout); this one has no map to follow"
+            )
+        cond = layout_request(
+            G, sketch_cells(sketch, cfg.condition_names, state["layout_grid"]), cond
+        )
     batches = _batches(G, cfg, n, seed, truncation, cond, best_of, state)
     if as_grid:
         return save_grid(np.concatenate(list(batches)), out)
@@ -92,12 +114,16 @@ def _batches(G, cfg, n: int, seed: int, truncation, cond, best_of: int, state: d
 
     read = reader_for(cfg.condition_names) if cond is not None else None
     if cond is not None and cond.shape[-1] != len(cfg.condition_names):
-        raise UserError("--best-of works with --composition alone, not with --layout: the "
-                        "labeller reads how much of each element, not where it lies")
+        raise UserError(
+            "--best-of works with --composition alone, not with --layout: the "
+            "labeller reads how much of each element, not where it lies"
+        )
     if read is None:
-        raise UserError("--best-of needs --composition and a model conditioned on the "
-                        f"composition elements ({', '.join(ELEMENTS)}), whose reading "
-                        "the photo labeller gives")
+        raise UserError(
+            "--best-of needs --composition and a model conditioned on the "
+            f"composition elements ({', '.join(ELEMENTS)}), whose reading "
+            "the photo labeller gives"
+        )
     return iter_best_of(G, cfg, n, seed, truncation, WRITE_BATCH, cond, best_of, read)
 
 
@@ -106,8 +132,10 @@ def _condition(cfg, state: dict, condition: str | None):
     if condition is None:
         return None
     if not cfg.conditional:
-        raise UserError("--mix/--composition need a conditional model (trained with "
-                        "--conditional); this one is unconditional")
+        raise UserError(
+            "--mix/--composition need a conditional model (trained with "
+            "--conditional); this one is unconditional"
+        )
     names = cfg.condition_names
     cond, note = parse_condition(condition, names)
     for msg in (note, nearest_seen(cond, state.get("condition_bank"), names)):
@@ -135,5 +163,7 @@ def _write_png(img, path: Path, i: int, n: int) -> None:
         with replacing(path) as tmp:
             Image.fromarray(img).save(tmp, format="PNG")
     except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror or e}; {i} of {n} images were "
-                        f"written to {path.parent}") from None
+        raise UserError(
+            f"cannot write {path}: {e.strerror or e}; {i} of {n} images were "
+            f"written to {path.parent}"
+        ) from None

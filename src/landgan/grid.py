@@ -18,7 +18,7 @@ def make_grid(images: np.ndarray, nrow: int | None = None, pad: int = 2) -> np.n
     for i in range(n):
         r, k = divmod(i, nrow)
         y, x = pad + r * (h + pad), pad + k * (w + pad)
-        grid[y:y + h, x:x + w] = images[i]
+        grid[y : y + h, x : x + w] = images[i]
     return grid
 
 

@@ -79,7 +79,9 @@ def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return (x + torch.randn(x.shape, generator=g) * 0.04 * r(n, 1, 1, 1)).clamp(0, 1)
 
 
-def train_estimator(steps: int = 600, batch: int = 32, seed: int = 0, pool: int = 2048) -> PixelClassifier:
+def train_estimator(
+    steps: int = 600, batch: int = 32, seed: int = 0, pool: int = 2048
+) -> PixelClassifier:
     """Train the pixel classifier on procedural scenes (about a minute on 2 cores)."""
     params = [sample_params(seed * 1_000_003 + 500_000 + i) for i in range(pool)]
     images, maps = render(params, SIZE)
@@ -156,10 +158,14 @@ def _with_progress(fn, images: np.ndarray, progress: bool | None) -> np.ndarray:
     if len(images) == 0:
         return fn(images)
     parts = []
-    with tqdm(total=len(images), unit=" photos", desc="label",
-              disable=None if progress is None else not progress) as bar:
+    with tqdm(
+        total=len(images),
+        unit=" photos",
+        desc="label",
+        disable=None if progress is None else not progress,
+    ) as bar:
         for s in range(0, len(images), PROGRESS_CHUNK):
-            parts.append(fn(images[s:s + PROGRESS_CHUNK]))
+            parts.append(fn(images[s : s + PROGRESS_CHUNK]))
             bar.update(len(parts[-1]))
     return np.concatenate(parts)
 
@@ -171,8 +177,13 @@ ESTIMATORS = {  # name -> what it is good for (the CLI's --estimator choices)
 }
 
 
-def label_dataset(path: str | Path, force: bool = False, estimator: str = "photo",
-                  layout: bool = False, progress: bool | None = None) -> np.ndarray:
+def label_dataset(
+    path: str | Path,
+    force: bool = False,
+    estimator: str = "photo",
+    layout: bool = False,
+    progress: bool | None = None,
+) -> np.ndarray:
     """Estimate every image's composition and store it as the dataset's conditions.
 
     ``layout``: store the photo labeller's per-location map pooled to a coarse grid
@@ -184,8 +195,10 @@ def label_dataset(path: str | Path, force: bool = False, estimator: str = "photo
         raise UserError("--layout needs the photo estimator: only it maps where each element lies")
     ds = open_dataset(path)
     if ds.conditions is not None and not force:
-        raise UserError(f"{path} already has conditions ({', '.join(ds.condition_names[:5])}"
-                        f"{', ...' * (len(ds.condition_names) > 5)}); pass --force to replace them")
+        raise UserError(
+            f"{path} already has conditions ({', '.join(ds.condition_names[:5])}"
+            f"{', ...' * (len(ds.condition_names) > 5)}); pass --force to replace them"
+        )
     if layout:
         # start-up cost, as in estimator_function
         from landgan.metrics.photo_labeller import composition_maps
@@ -197,8 +210,9 @@ def label_dataset(path: str | Path, force: bool = False, estimator: str = "photo
     else:
         conds = fractions = _with_progress(estimator_function(estimator), ds.images, progress)
         names, kind = list(ELEMENTS), f"composition (estimated: {estimator})"
-    meta = dict(ds.meta, conditions=np.round(conds, 5).tolist(), condition_names=names,
-                condition_kind=kind)
+    meta = dict(
+        ds.meta, conditions=np.round(conds, 5).tolist(), condition_names=names, condition_kind=kind
+    )
     meta_path = Path(path) / META_FILE
     with replacing(meta_path) as tmp:
         tmp.write_text(json.dumps(meta, indent=1))

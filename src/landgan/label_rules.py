@@ -35,7 +35,9 @@ def _hsv(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r, g, b = x.unbind(1)
     mx, mn = x.amax(1), x.amin(1)
     d = (mx - mn).clamp_min(1e-6)
-    h = torch.where(mx == r, ((g - b) / d) % 6, torch.where(mx == g, (b - r) / d + 2, (r - g) / d + 4))
+    h = torch.where(
+        mx == r, ((g - b) / d) % 6, torch.where(mx == g, (b - r) / d + 2, (r - g) / d + 4)
+    )
     return h * 60, (mx - mn) / mx.clamp_min(1e-6), mx
 
 
@@ -77,9 +79,11 @@ def per_batch(fn, images: np.ndarray, size: int = 64, batch: int = 256) -> np.nd
     of any size, ``batch`` at a time so that memory stays bounded; float32 (N, 5)."""
     out = [np.zeros((0, len(ORDER)), np.float32)]
     for s in range(0, len(images), batch):
-        x = torch.from_numpy(np.array(images[s:s + batch])).permute(0, 3, 1, 2).float() / 255
+        x = torch.from_numpy(np.array(images[s : s + batch])).permute(0, 3, 1, 2).float() / 255
         if x.shape[-1] != size:
-            x = F.interpolate(x, size=(size, size), mode="area" if x.shape[-1] > size else "bilinear")
+            x = F.interpolate(
+                x, size=(size, size), mode="area" if x.shape[-1] > size else "bilinear"
+            )
         out.append(fn(x).numpy())
     return np.concatenate(out).astype(np.float32)
 

@@ -39,9 +39,16 @@ def is_model_file(path: str | Path) -> bool:
     return str(path).lower().endswith(SUFFIX)
 
 
-def save_model_file(path: str | Path, weights: dict, config: dict, step: int,
-                    extra: dict | None = None, made_by: dict | None = None,
-                    half: bool = False, settings: dict | None = None) -> Path:
+def save_model_file(
+    path: str | Path,
+    weights: dict,
+    config: dict,
+    step: int,
+    extra: dict | None = None,
+    made_by: dict | None = None,
+    half: bool = False,
+    settings: dict | None = None,
+) -> Path:
     """Write a model file atomically. ``weights``: the generator's state dict; ``extra``:
     tensors of :data:`_EXTRA`; ``made_by``: strings recorded as they are (command, commit);
     ``settings``: whole numbers of :data:`_SETTINGS`. ``half`` stores floating weights in
@@ -49,16 +56,21 @@ def save_model_file(path: str | Path, weights: dict, config: dict, step: int,
     tensors = {}
     for k, v in weights.items():
         if not isinstance(v, torch.Tensor):
-            raise UserError(f"weight {k} is not a tensor; this generator cannot be saved "
-                            "as a model file")
+            raise UserError(
+                f"weight {k} is not a tensor; this generator cannot be saved as a model file"
+            )
         v = v.detach().cpu()
         tensors[_PREFIX + k] = v.half() if half and v.is_floating_point() else v
     for k, v in (extra or {}).items():
         if k in _EXTRA and v is not None:
             tensors[k] = v.detach().cpu().float().contiguous()
-    meta = {"format": FORMAT, "config": json.dumps(config), "step": str(int(step)),
-            "made_by": json.dumps(made_by or {}),
-            **{k: str(int(v)) for k, v in (settings or {}).items() if k in _SETTINGS}}
+    meta = {
+        "format": FORMAT,
+        "config": json.dumps(config),
+        "step": str(int(step)),
+        "made_by": json.dumps(made_by or {}),
+        **{k: str(int(v)) for k, v in (settings or {}).items() if k in _SETTINGS},
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as tmp:
@@ -86,10 +98,18 @@ def load_model_file(path: str | Path, map_location="cpu") -> dict:
         settings = {k: int(meta[k]) for k in _SETTINGS if k in meta}
     except (KeyError, ValueError) as e:
         raise UserError(f"{path} is a damaged landgan model file ({e})") from None
-    weights = {k[len(_PREFIX):]: v.float() if v.dtype == torch.float16 else v
-               for k, v in tensors.items() if k.startswith(_PREFIX)}
-    state = {"config": config, "step": step, "models": {"G_ema": weights},
-             "made_by": made_by, "format": FORMAT}
+    weights = {
+        k[len(_PREFIX) :]: v.float() if v.dtype == torch.float16 else v
+        for k, v in tensors.items()
+        if k.startswith(_PREFIX)
+    }
+    state = {
+        "config": config,
+        "step": step,
+        "models": {"G_ema": weights},
+        "made_by": made_by,
+        "format": FORMAT,
+    }
     state.update({k: tensors[k] for k in _EXTRA if k in tensors}, **settings)
     return {k: _to(v, map_location) for k, v in state.items()}
 
@@ -108,12 +128,18 @@ def source_commit(anchor: str | Path = __file__) -> str:
     or ``unknown`` outside a git checkout: recorded in the model files it writes."""
     cwd = Path(anchor).resolve().parent
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                              text=True, timeout=10)
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
+        )
         if head.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=cwd, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -30,8 +30,9 @@ MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
 LATENT_BLOCK, LATENT_BLOCK_VALUES = 10_000, 2**22
 
 
-def load_generator(ckpt: str | Path, device: str | torch.device = "cpu", ema: bool = True,
-                   with_state: bool = False):
+def load_generator(
+    ckpt: str | Path, device: str | torch.device = "cpu", ema: bool = True, with_state: bool = False
+):
     """(generator in eval mode, its TrainConfig) from a shipped model's name, a model
     file (.safetensors), a checkpoint file or a run folder.
 
@@ -43,14 +44,18 @@ def load_generator(ckpt: str | Path, device: str | torch.device = "cpu", ema: bo
     cfg = TrainConfig.from_dict(state["config"])
     key = "G_ema" if ema and "G_ema" in state["models"] else "G"
     if key not in state["models"]:  # a model file keeps the EMA generator alone
-        raise UserError(f"{ckpt} holds only the EMA generator; --no-ema needs a training "
-                        "checkpoint, which keeps the raw one too")
+        raise UserError(
+            f"{ckpt} holds only the EMA generator; --no-ema needs a training "
+            "checkpoint, which keeps the raw one too"
+        )
     try:
         G = build_generator(cfg, state["models"][key])
         G.load_state_dict(state["models"][key])
     except (RuntimeError, KeyError, TypeError, ValueError) as e:
-        raise UserError(f"checkpoint {ckpt} does not match model {cfg.model}: "
-                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise UserError(
+            f"checkpoint {ckpt} does not match model {cfg.model}: "
+            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
     G, cfg, state = composition_view(G, cfg, state)
     G = G.to(device).eval().requires_grad_(False)
     return (G, cfg, state) if with_state else (G, cfg)
@@ -91,8 +96,10 @@ def nearest_seen(cond: torch.Tensor, bank: torch.Tensor | None, names: list[str]
     if float(dist[i]) <= FAR_FROM_TRAINING:
         return None
     near = ", ".join(f"{n}={v:.2f}" for n, v in zip(names, bank[i].tolist()) if v >= 0.005)
-    return (f"warning: these proportions are far from anything in the training data "
-            f"(L1 distance {float(dist[i]):.2f}); the nearest seen was {near}")
+    return (
+        f"warning: these proportions are far from anything in the training data "
+        f"(L1 distance {float(dist[i]):.2f}); the nearest seen was {near}"
+    )
 
 
 def check_seed_and_truncation(seed: int, truncation: float | None) -> None:
@@ -121,8 +128,7 @@ def latent_block_size(z_dim: int) -> int:
     return max(1, min(LATENT_BLOCK, LATENT_BLOCK_VALUES // max(1, z_dim)))
 
 
-def iter_latents(n: int, z_dim: int, seed: int, truncation: float | None = None,
-                 chunk: int = 64):
+def iter_latents(n: int, z_dim: int, seed: int, truncation: float | None = None, chunk: int = 64):
     """The latents of :func:`sample_latents` (n, seed, truncation), ``chunk`` rows at a time.
 
     Latents are drawn per block of :func:`latent_block_size` images, each block from its
@@ -177,8 +183,10 @@ def parse_condition(spec: str, names: list[str]) -> tuple[torch.Tensor, str | No
         vec[names.index(name)] = v
     total = float(vec.sum())
     if not math.isfinite(total):
-        raise UserError(f"the proportions are too large to add up; give fractions such as "
-                        f"{names[0]}=0.6 (names: {valid})")
+        raise UserError(
+            f"the proportions are too large to add up; give fractions such as "
+            f"{names[0]}=0.6 (names: {valid})"
+        )
     if total <= 0:
         raise UserError(f"the proportions are all zero; give at least one of: {valid}")
     note = None
@@ -188,9 +196,16 @@ def parse_condition(spec: str, names: list[str]) -> tuple[torch.Tensor, str | No
 
 
 @torch.no_grad()
-def iter_images(G, cfg, n: int, seed: int = 0, truncation: float | None = None,
-                batch_size: int = 64, condition: torch.Tensor | None = None,
-                state: dict | None = None):
+def iter_images(
+    G,
+    cfg,
+    n: int,
+    seed: int = 0,
+    truncation: float | None = None,
+    batch_size: int = 64,
+    condition: torch.Tensor | None = None,
+    state: dict | None = None,
+):
     """The images of :func:`sample_images` as uint8 NHWC arrays of at most ``batch_size``.
 
     A conditional model given no ``condition`` draws conditions as they occur in its
@@ -200,8 +215,10 @@ def iter_images(G, cfg, n: int, seed: int = 0, truncation: float | None = None,
     before asking for the next.
     """
     if cfg.conditional and condition is None and state is None:
-        raise UserError(f"this model is conditional on: {', '.join(cfg.condition_names)}; "
-                        "pass --mix or --composition")
+        raise UserError(
+            f"this model is conditional on: {', '.join(cfg.condition_names)}; "
+            "pass --mix or --composition"
+        )
     device = next(G.parameters()).device
     if condition is not None and condition.dim() == 1:
         condition = condition.expand(n, -1)
@@ -210,12 +227,12 @@ def iter_images(G, cfg, n: int, seed: int = 0, truncation: float | None = None,
     for z in iter_latents(n, cfg.z_dim, seed, truncation, chunk=batch_size):
         extra = ()
         if condition is not None:
-            extra = (condition[start:start + len(z)].to(device),)
+            extra = (condition[start : start + len(z)].to(device),)
         elif cfg.conditional:  # chunks never straddle latent blocks (iter_latents)
             b, at = divmod(start, block)
             if at == 0:
                 drawn = draw_conditions(state, min(block, n - start), _mixed_seed(seed, 0xC0, b))
-            extra = (drawn[at:at + len(z)].to(device),)
+            extra = (drawn[at : at + len(z)].to(device),)
         yield to_uint8(G(z.to(device), *extra))
         start += len(z)
 
@@ -230,8 +247,17 @@ def candidate_seed(seed: int, k: int) -> int:
 
 
 @torch.no_grad()
-def iter_best_of(G, cfg, n: int, seed: int, truncation: float | None, batch_size: int,
-                 condition: torch.Tensor, k: int, read):
+def iter_best_of(
+    G,
+    cfg,
+    n: int,
+    seed: int,
+    truncation: float | None,
+    batch_size: int,
+    condition: torch.Tensor,
+    k: int,
+    read,
+):
     """The batches of :func:`iter_images`, each image the best of ``k`` candidates.
 
     Candidate ``j`` of image ``i`` is image ``i`` of seed :func:`candidate_seed` (seed, j);
@@ -242,29 +268,46 @@ def iter_best_of(G, cfg, n: int, seed: int, truncation: float | None, batch_size
     """
     if condition.dim() == 1:
         condition = condition.expand(n, -1)
-    streams = [iter_images(G, cfg, n, candidate_seed(seed, j), truncation, batch_size, condition)
-               for j in range(k)]
+    streams = [
+        iter_images(G, cfg, n, candidate_seed(seed, j), truncation, batch_size, condition)
+        for j in range(k)
+    ]
     start = 0
     for batches in zip(*streams):
         cands = np.stack(batches)  # (k, b, H, W, 3)
         b = cands.shape[1]
         got = np.asarray(read(cands.reshape(k * b, *cands.shape[2:]))).reshape(k, b, -1)
-        want = condition[start:start + b].cpu().numpy()
+        want = condition[start : start + b].cpu().numpy()
         best = np.abs(got - want).mean(-1).argmin(0)
         yield cands[best, np.arange(b)]
         start += b
 
 
-def sample_images(G, cfg, n: int, seed: int = 0, truncation: float | None = None,
-                  batch_size: int = 64, condition: torch.Tensor | None = None,
-                  best_of: int = 1, read=None, state: dict | None = None) -> np.ndarray:
+def sample_images(
+    G,
+    cfg,
+    n: int,
+    seed: int = 0,
+    truncation: float | None = None,
+    batch_size: int = 64,
+    condition: torch.Tensor | None = None,
+    best_of: int = 1,
+    read=None,
+    state: dict | None = None,
+) -> np.ndarray:
     """``n`` uint8 NHWC images; the same seed gives the same images at any batch size.
 
     A conditional generator needs ``condition``: one vector (K,) for every image, or one
     row per image (n, K). All ``n`` are held at once: for many, use :func:`iter_images`.
     ``best_of`` > 1 with a reader ``read``: each image as :func:`iter_best_of` chooses it.
     """
-    chunks = list(iter_images(G, cfg, n, seed, truncation, batch_size, condition, state)
-                  if best_of == 1 else
-                  iter_best_of(G, cfg, n, seed, truncation, batch_size, condition, best_of, read))
-    return np.concatenate(chunks) if chunks else np.zeros((0, cfg.resolution, cfg.resolution, 3), np.uint8)
+    chunks = list(
+        iter_images(G, cfg, n, seed, truncation, batch_size, condition, state)
+        if best_of == 1
+        else iter_best_of(G, cfg, n, seed, truncation, batch_size, condition, best_of, read)
+    )
+    return (
+        np.concatenate(chunks)
+        if chunks
+        else np.zeros((0, cfg.resolution, cfg.resolution, 3), np.uint8)
+    )

@@ -14,17 +14,20 @@ from landgan.errors import UserError
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 # name -> file: a photo composer, 64 px, trained on ../shared/data/landscapes (docs/pretrained.md)
-SHIPPED: dict[str, Path] = {
-    "landscapes": PRETRAINED_DIR / "landscapes.safetensors",
-}
+SHIPPED: dict[str, Path] = {"landscapes": PRETRAINED_DIR / "landscapes.safetensors"}
 
 
 def looks_like_name(target: str | Path) -> bool:
     """Whether ``target`` reads as a model name rather than a path: no folder part, no
     suffix, not ``auto``, and nothing of that name in the current folder."""
     t = str(target)
-    return (t not in ("auto", "") and "/" not in t and "\\" not in t and "." not in t
-            and not Path(t).exists())
+    return (
+        t not in ("auto", "")
+        and "/" not in t
+        and "\\" not in t
+        and "." not in t
+        and not Path(t).exists()
+    )
 
 
 def resolve_model(target: str | Path) -> str | Path:
@@ -34,6 +37,8 @@ def resolve_model(target: str | Path) -> str | Path:
     if t in SHIPPED and not Path(t).exists():
         return SHIPPED[t]
     if looks_like_name(t):
-        raise UserError(f"no model, run folder or checkpoint called {t!r}; the shipped "
-                        f"models are: {', '.join(SHIPPED)} (or give a path)")
+        raise UserError(
+            f"no model, run folder or checkpoint called {t!r}; the shipped "
+            f"models are: {', '.join(SHIPPED)} (or give a path)"
+        )
     return target

@@ -60,8 +60,10 @@ def sketch_labels(image: np.ndarray, elements: list[str]) -> np.ndarray:
     """
     unknown = [e for e in elements if e not in PALETTE]
     if unknown:
-        raise UserError(f"sketches paint {', '.join(PALETTE)}; this model also needs "
-                        f"{', '.join(unknown)}, which has no brush colour")
+        raise UserError(
+            f"sketches paint {', '.join(PALETTE)}; this model also needs "
+            f"{', '.join(unknown)}, which has no brush colour"
+        )
     rgb = _rgb(image).astype(np.float32)
     colours = np.array([PALETTE[e] for e in elements], np.float32)
     dist = np.sqrt(((rgb[..., None, :] - colours) ** 2).sum(-1))  # (H, W, K)
@@ -69,9 +71,11 @@ def sketch_labels(image: np.ndarray, elements: list[str]) -> np.ndarray:
     if (near > FAR).mean() > FAR_SHARE:
         y, x = np.unravel_index(int(near.argmax()), near.shape)
         odd = "#" + "".join(f"{int(v):02X}" for v in rgb[y, x])
-        raise UserError(f"the sketch has colours far from the palette (e.g. {odd} at "
-                        f"x={x}, y={y}, {100 * (near > FAR).mean():.0f} % of its pixels); "
-                        f"paint with: {palette_text(elements)}")
+        raise UserError(
+            f"the sketch has colours far from the palette (e.g. {odd} at "
+            f"x={x}, y={y}, {100 * (near > FAR).mean():.0f} % of its pixels); "
+            f"paint with: {palette_text(elements)}"
+        )
     return dist.argmin(-1)
 
 
@@ -86,8 +90,11 @@ def sketch_cells(image: np.ndarray, elements: list[str], grid: int) -> torch.Ten
     onehot = np.eye(len(elements), dtype=np.float32)[labels]  # (H, W, K)
     rows = np.linspace(0, h, grid + 1).round().astype(int)
     cols = np.linspace(0, w, grid + 1).round().astype(int)
-    cells = [onehot[rows[r]:rows[r + 1], cols[c]:cols[c + 1]].mean((0, 1))
-             for r in range(grid) for c in range(grid)]
+    cells = [
+        onehot[rows[r] : rows[r + 1], cols[c] : cols[c + 1]].mean((0, 1))
+        for r in range(grid)
+        for c in range(grid)
+    ]
     return torch.from_numpy(np.concatenate(cells))
 
 
@@ -125,5 +132,6 @@ STARTING_SKETCHES = {
     "lake in the valley": _lake,
     "snowy peaks": _peaks,
     "forest below mountains": lambda size: _bands(
-        size, [("sky", 0.3), ("mountain", 0.25), ("vegetation", 0.45)]),
+        size, [("sky", 0.3), ("mountain", 0.25), ("vegetation", 0.45)]
+    ),
 }

@@ -59,8 +59,12 @@ def save_dataset(out: str | Path, images: np.ndarray, meta: dict) -> Path:
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = dict(meta, format_version=FORMAT_VERSION, count=int(images.shape[0]),
-                resolution=int(images.shape[1]))
+    meta = dict(
+        meta,
+        format_version=FORMAT_VERSION,
+        count=int(images.shape[0]),
+        resolution=int(images.shape[1]),
+    )
     tmp_img, tmp_meta = out / (IMAGES_FILE + ".tmp"), out / (META_FILE + ".tmp")
     with open(tmp_img, "wb") as f:
         np.save(f, np.ascontiguousarray(images, dtype=np.uint8))
@@ -104,8 +108,9 @@ def open_dataset(path: str | Path) -> ImageDataset:
     if not p.exists():
         raise UserError(f"dataset not found: {p}")
     if not is_dataset(p):
-        raise UserError(f"{p} is not a prepared dataset (no {IMAGES_FILE} + {META_FILE}); "
-                        + prepare_hint(p))
+        raise UserError(
+            f"{p} is not a prepared dataset (no {IMAGES_FILE} + {META_FILE}); " + prepare_hint(p)
+        )
     images = _open_images(p)
     try:
         if (p / META_FILE).stat().st_size > MAX_META_BYTES + MAX_META_BYTES_PER_IMAGE * len(images):
@@ -117,8 +122,15 @@ def open_dataset(path: str | Path) -> ImageDataset:
     if isinstance(fields, str):
         raise UserError(f"dataset {p} has a bad {META_FILE}: {fields}")
     labels, classes, conds, names = fields
-    return ImageDataset(images=images, labels=labels, classes=classes, conditions=conds,
-                        condition_names=names, meta=meta, name=str(p))
+    return ImageDataset(
+        images=images,
+        labels=labels,
+        classes=classes,
+        conditions=conds,
+        condition_names=names,
+        meta=meta,
+        name=str(p),
+    )
 
 
 def _open_images(p: Path) -> np.ndarray:
@@ -127,8 +139,14 @@ def _open_images(p: Path) -> np.ndarray:
         images = np.load(p / IMAGES_FILE, mmap_mode="r")
     except (OSError, ValueError) as e:
         raise UserError(f"cannot read dataset {p}: {str(e)[:200]}") from None
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 \
-            or images.shape[3] != 3 or images.shape[1] != images.shape[2] or images.shape[1] < 1:
+    if (
+        not isinstance(images, np.ndarray)
+        or images.dtype != np.uint8
+        or images.ndim != 4
+        or images.shape[3] != 3
+        or images.shape[1] != images.shape[2]
+        or images.shape[1] < 1
+    ):
         raise UserError(f"{p}/{IMAGES_FILE} is not an (N, R, R, 3) uint8 array")
     if len(images) == 0:
         raise UserError(f"dataset {p} holds no images")
@@ -160,8 +178,12 @@ def _checked_meta(meta, n: int, resolution: int):
     conds = _array(meta.get("conditions"), n, len(names), "iuf", "conditions")
     if isinstance(conds, str):
         return conds
-    return (None if labels is None else labels.astype(np.int64), classes,
-            None if conds is None else conds.astype(np.float32), names)
+    return (
+        None if labels is None else labels.astype(np.int64),
+        classes,
+        None if conds is None else conds.astype(np.float32),
+        names,
+    )
 
 
 def _names(meta: dict, key: str) -> list[str] | str:
@@ -184,8 +206,12 @@ def _array(value, n: int, width: int | None, kinds: str, key: str) -> np.ndarray
         arr = np.asarray(value)
     except (ValueError, OverflowError):  # ragged rows, integers beyond 64 bits
         arr = None
-    if not isinstance(value, list) or arr is None or arr.shape != shape \
-            or (arr.size and arr.dtype.kind not in kinds):
+    if (
+        not isinstance(value, list)
+        or arr is None
+        or arr.shape != shape
+        or (arr.size and arr.dtype.kind not in kinds)
+    ):
         what = "numbers" if width is None else f"rows of {width} numbers"
         return f"{key} must be {n} {what}, one per image"
     if arr.size and not (np.abs(arr) <= np.finfo(np.float32).max).all():  # NaN fails too
@@ -203,8 +229,12 @@ def condition_matrix(ds: ImageDataset) -> tuple[np.ndarray, list[str]]:
         return np.asarray(ds.conditions, np.float32), list(ds.condition_names)
     if ds.labels is not None and ds.classes:
         if len(ds.classes) > MAX_CONDITIONS:  # before an (N, classes) one-hot matrix
-            raise UserError(f"--conditional takes at most {MAX_CONDITIONS} classes; "
-                            f"{ds.name} has {len(ds.classes)}")
+            raise UserError(
+                f"--conditional takes at most {MAX_CONDITIONS} classes; "
+                f"{ds.name} has {len(ds.classes)}"
+            )
         return np.eye(len(ds.classes), dtype=np.float32)[ds.labels], list(ds.classes)
-    raise UserError(f"--conditional needs data with classes (first-level subfolders given to "
-                    f"landgan prepare) or composition labels; {ds.name} has neither")
+    raise UserError(
+        f"--conditional needs data with classes (first-level subfolders given to "
+        f"landgan prepare) or composition labels; {ds.name} has neither"
+    )

@@ -28,6 +28,8 @@ report. Steps:
 5. ``resize(LANCZOS, reducing_gap=3)`` to the target size: antialiased, and it also
    upsamples small images.
 
+Steps 3 and 5 are in :mod:`landgan.data.convert`.
+
 :class:`SourceDecoder` is what each of ``prepare``'s worker processes runs
 (:mod:`landgan.data.workers`): it reads from a folder or a zip and turns every
 failure, even an unexpected one, into a skip.
@@ -47,25 +49,43 @@ from contextlib import contextmanager, suppress
 import numpy as np
 from PIL import Image, ImageFile
 
-from landgan.data.limits import BYTES_PER_PIXEL, STRIP_PIXELS, decoded_bytes, read_member
+from landgan.data.convert import REDUCING_GAP, shrink_to_rgb, square_resize
+from landgan.data.limits import BYTES_PER_PIXEL, decoded_bytes, read_member
 
 MIN_SIDE = 8  # a shorter side carries too little picture to be worth upsampling
-REDUCING_GAP = 3.0  # Pillow's docs: from ~3 on, indistinguishable from a plain LANCZOS
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default bomb limit, 1024**3 // 4 // 3
 # Pillow names of the formats behind prepare's extensions (the JPEG opener also
 # returns the multi-picture JPEGs many cameras write, as format MPO).
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
 # EXIF orientation -> the transposition that shows the image upright (as ImageOps.exif_transpose)
-_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-            4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-            6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-            8: Image.Transpose.ROTATE_90}
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 # What Pillow's plugins and C codecs raise on malformed data. Listed rather than a bare
 # ``Exception`` so that a bug of ours still surfaces; the fuzz test in
-# tests/test_hostile_images.py checks that nothing else escapes.
-BAD_DATA = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError,
-            KeyError, TypeError, ZeroDivisionError, OverflowError, MemoryError,
-            NotImplementedError, RecursionError)
+# tests/test_decode_fuzz.py checks that nothing else escapes.
+BAD_DATA = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+    OverflowError,
+    MemoryError,
+    NotImplementedError,
+    RecursionError,
+)
 
 
 class SkipImage(Exception):
@@ -80,8 +100,9 @@ class SkipImage(Exception):
         self.reason = reason
 
 
-def decode_image(source: bytes | str | os.PathLike, resolution: int,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_image(
+    source: bytes | str | os.PathLike, resolution: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Encoded image bytes, or a file path, -> uint8 array (resolution, resolution, 3).
 
     Raises :class:`SkipImage` for anything that makes the file unusable (see the
@@ -104,53 +125,12 @@ def decode_image(source: bytes | str | os.PathLike, resolution: int,
         with suppress(Exception):  # broken EXIF: keep the image as stored
             upright = _UPRIGHT.get(img.getexif().get(0x0112))
         try:
-            img = _shrink_to_rgb(img, resolution)
+            img = shrink_to_rgb(img, resolution)
         except MemoryError:
             raise SkipImage("too large: out of memory while converting") from None
         except BAD_DATA as e:  # Pillow has no conversion (e.g. from LAB)
             raise SkipImage(f"unsupported colour mode {img.mode}: {_describe(e)}") from None
         return square_resize(img.transpose(upright) if upright is not None else img, resolution)
-
-
-def _shrink_to_rgb(img: Image.Image, size: int) -> Image.Image:
-    """The centre square of ``img`` in 8-bit RGB, box-reduced while 3x ``size`` remains.
-
-    Worked a strip of rows at a time (a whole number of reduction blocks high, so the
-    result equals reducing the whole square), so the temporaries of the conversion
-    scale with :data:`STRIP_PIXELS`, not with the image: a 9400 x 9400 16-bit PNG
-    would otherwise pass through ~2 GB of float64 arrays.
-    """
-    s = min(img.size)
-    left, top = (img.width - s) // 2, (img.height - s) // 2
-    factor = max(1, int(s / (REDUCING_GAP * size)))
-    rows = factor * max(1, STRIP_PIXELS // (s * factor))
-    scale = _float_scale(img, rows)
-    out = Image.new("RGB", (-(-s // factor),) * 2)
-    for y in range(0, s, rows):
-        strip = _to_rgb(img.crop((left, top + y, left + s, top + min(s, y + rows))), scale)
-        out.paste(strip.reduce(factor) if factor > 1 else strip, (0, y // factor))
-    return out
-
-
-def _float_scale(img: Image.Image, rows: int) -> float:
-    """What 'F' pixels are multiplied by: 255 if the image's maximum is <= 1, else 1.
-
-    The maximum is the whole image's (NaN read as 0), found ``rows`` rows at a time.
-    """
-    if img.mode != "F":
-        return 1.0
-    top = max(np.nan_to_num(np.asarray(img.crop((0, y, img.width, y + rows)))).max(initial=0)
-              for y in range(0, img.height, rows))
-    return 255.0 if top <= 1.0 else 1.0
-
-
-def square_resize(img: Image.Image, resolution: int) -> np.ndarray:
-    """Centre-crop an RGB image to a square and resize it (step 5 above): uint8 (R, R, 3)."""
-    s = min(img.size)
-    left, top = (img.width - s) // 2, (img.height - s) // 2
-    img = img.resize((resolution, resolution), Image.Resampling.LANCZOS,
-                     box=(left, top, left + s, top + s), reducing_gap=REDUCING_GAP)
-    return np.asarray(img, dtype=np.uint8)
 
 
 def read_image_file(path: str | os.PathLike, max_bytes: int) -> bytes:
@@ -230,14 +210,17 @@ def _check_memory(img: Image.Image, full: tuple[int, int], nbytes: int, max_pixe
     progressive = bool(img.info.get("progressive") or img.info.get("progression"))
     need = nbytes + decoded_bytes(img.mode, len(img.getbands()), img.size, full, fmt, progressive)
     if need > BYTES_PER_PIXEL * max_pixels:
-        raise SkipImage(f"too large: {full[0]} x {full[1]} {img.mode} pixels need "
-                        f"{need >> 20} MiB to decode (limit {BYTES_PER_PIXEL * max_pixels >> 20})")
+        raise SkipImage(
+            f"too large: {full[0]} x {full[1]} {img.mode} pixels need "
+            f"{need >> 20} MiB to decode (limit {BYTES_PER_PIXEL * max_pixels >> 20})"
+        )
 
 
 def _has_magic(data: bytes) -> bool:
     """Whether ``data`` starts like one of :data:`FORMATS`."""
-    return (data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\0", b"MM\0*"))
-            or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"))
+    return data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\0", b"MM\0*")) or (
+        data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    )
 
 
 def _failure(data: bytes, e: BaseException) -> str:
@@ -261,24 +244,6 @@ def _formats() -> list[str]:
 def _describe(e: BaseException) -> str:
     # Some Pillow errors have an empty message (struct.error, bare IndexError).
     return str(e) or type(e).__name__
-
-
-def _to_rgb(img: Image.Image, float_scale: float = 1.0) -> Image.Image:
-    """Any Pillow mode -> 8-bit RGB (module docstring); 'F' is multiplied by ``float_scale``."""
-    mode = img.mode
-    if mode == "RGB":
-        return img
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        a = np.nan_to_num(np.asarray(img, dtype=np.float64))
-        if mode == "F":
-            a = a * float_scale
-        else:
-            a = a / 257.0  # 65535 -> 255
-        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L").convert("RGB")
-    if "A" in mode or "a" in mode or "transparency" in img.info:
-        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, img.convert("RGBA")).convert("RGB")
-    return img.convert("RGB")
 
 
 class SourceDecoder:

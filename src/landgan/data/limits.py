@@ -53,8 +53,14 @@ _READ_CHUNK = 1 << 20
 OUTSIDE = "outside SRC"  # the kind of skip reason of a link leading out of SRC
 
 
-def decoded_bytes(mode: str, bands: int, size: tuple[int, int], full: tuple[int, int],
-                  fmt: str | None, progressive: bool = False) -> int:
+def decoded_bytes(
+    mode: str,
+    bands: int,
+    size: tuple[int, int],
+    full: tuple[int, int],
+    fmt: str | None,
+    progressive: bool = False,
+) -> int:
     """Bytes Pillow holds to decode an image of ``mode`` at ``size`` (after ``draft``).
 
     Pillow stores 1-band 8-bit modes in 1 byte per pixel, 16-bit grey in 2 and
@@ -66,8 +72,11 @@ def decoded_bytes(mode: str, bands: int, size: tuple[int, int], full: tuple[int,
     """
     per_pixel = 2 if mode.startswith("I;16") else 4 if bands > 1 or mode in ("I", "F") else 1
     pixels, full_pixels = size[0] * size[1], full[0] * full[1]
-    extra = {"WEBP": 12 * full_pixels, "TIFF": per_pixel * full_pixels,
-             "JPEG": 2 * bands * full_pixels if progressive else 0}.get(fmt, 0)
+    extra = {
+        "WEBP": 12 * full_pixels,
+        "TIFF": per_pixel * full_pixels,
+        "JPEG": 2 * bands * full_pixels if progressive else 0,
+    }.get(fmt, 0)
     return per_pixel * pixels + extra
 
 
@@ -85,11 +94,14 @@ def available_memory() -> int | None:
             return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (AttributeError, OSError, ValueError):
             return None
-    for limit, used in (("memory.max", "memory.current"),  # cgroup v2, then v1
-                        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+    for limit, used in (
+        ("memory.max", "memory.current"),  # cgroup v2, then v1
+        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"),
+    ):
         try:
-            room = int(Path("/sys/fs/cgroup", limit).read_text()) - \
-                int(Path("/sys/fs/cgroup", used).read_text())
+            room = int(Path("/sys/fs/cgroup", limit).read_text()) - int(
+                Path("/sys/fs/cgroup", used).read_text()
+            )
         except (OSError, ValueError):  # no such cgroup, or "max": no limit
             continue
         return max(0, min(avail, room))
@@ -101,8 +113,9 @@ def zip_total_limit(archive_bytes: int) -> int:
     return max(ZIP_MAX_RATIO * archive_bytes, ZIP_TOTAL_FLOOR)
 
 
-def zip_refusals(infos: list[zipfile.ZipInfo], archive_bytes: int,
-                 max_bytes: int) -> dict[str, str]:
+def zip_refusals(
+    infos: list[zipfile.ZipInfo], archive_bytes: int, max_bytes: int
+) -> dict[str, str]:
     """{member name: skip reason} for members too large to inflate (module docstring).
 
     ``infos`` are the members to be read, in reading order: once the total is reached,
@@ -114,8 +127,9 @@ def zip_refusals(infos: list[zipfile.ZipInfo], archive_bytes: int,
         if size > max_bytes:
             refused[info.filename] = f"too large: {size} bytes uncompressed"
         elif size > ZIP_RATIO_FLOOR and size > ZIP_MAX_RATIO * packed:
-            refused[info.filename] = (f"too large: zip bomb, {size} bytes packed into "
-                                      f"{packed} (over {ZIP_MAX_RATIO}:1)")
+            refused[info.filename] = (
+                f"too large: zip bomb, {size} bytes packed into {packed} (over {ZIP_MAX_RATIO}:1)"
+            )
         elif total + size > limit:
             refused[info.filename] = f"too large: the zip inflates to over {limit} bytes in all"
         else:
@@ -176,8 +190,9 @@ def _leads_out(entry: os.DirEntry, top: str, is_dir: bool) -> str | None:
     return target
 
 
-def walk_folder(root: str | os.PathLike, wanted: Callable[[str], bool],
-                follow_links: bool = False) -> tuple[list[str], list[tuple[str, str]]]:
+def walk_folder(
+    root: str | os.PathLike, wanted: Callable[[str], bool], follow_links: bool = False
+) -> tuple[list[str], list[tuple[str, str]]]:
     """(image names as relative posix paths, [(name, reason)] refused), both unsorted.
 
     Lists ``root`` recursively with the link policy of the module docstring. Hidden
@@ -269,8 +284,7 @@ def claim_out(out: Path, tmp: list[Path], shown: str):
         stale = [path for path in tmp if path.exists()]
         for path in stale:
             path.unlink()
-        yield [f"removed {path.name}, a temporary left by an interrupted prepare"
-               for path in stale]
+        yield [f"removed {path.name}, a temporary left by an interrupted prepare" for path in stale]
     finally:
         for path in tmp:
             path.unlink(missing_ok=True)

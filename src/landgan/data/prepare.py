@@ -19,8 +19,8 @@ top folder (what zipping a folder gives) is read as that folder.
 Names in the reports (``sources`` in dataset.json, skipped.json, skipped.txt, class
 names) are for people and always valid text: bytes of a file name that are not
 UTF-8, and control characters (a newline would split a line of skipped.txt), are
-written as ``\\xNN`` escapes (see :func:`display_name`). Files are still read by
-their real names.
+written as ``\\xNN`` escapes (see :func:`landgan.data.sources.display_name`). Files are
+still read by their real names. Listing SRC is :mod:`landgan.data.sources`.
 
 Worker processes decode (:mod:`landgan.data.workers`); results arrive in order and
 are appended to ``images.npy`` at once, so memory holds one decode per worker (bounded
@@ -36,8 +36,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import unicodedata
-import zipfile
 from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -47,39 +45,15 @@ from tqdm import tqdm
 
 from landgan.data.dataset import FORMAT_VERSION, IMAGES_FILE, META_FILE
 from landgan.data.decode import DEFAULT_MAX_PIXELS, SourceDecoder
-from landgan.data.limits import (BYTES_PER_PIXEL, claim_out, sigterm_unwinds, walk_folder,
-                                 zip_refusals)
+from landgan.data.limits import BYTES_PER_PIXEL, claim_out, sigterm_unwinds
+from landgan.data.sources import Source, display_name, name_parts, scan_source
 from landgan.data.workers import ordered_map
 from landgan.errors import UserError
 
 RESOLUTIONS = (32, 64, 128, 256)
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 RESIZE_FILTER = "centre crop; Image.reduce (integer box) then LANCZOS, reducing_gap=3"
 SKIPPED_JSON, SKIPPED_TXT = "skipped.json", "skipped.txt"
 _NPY_HEADER_LEN = 128  # what np.save writes for a 4-d uint8 array; fixed so it can be rewritten
-
-
-def display_name(name: str) -> str:
-    """``name`` as printable, valid text, for reports and messages.
-
-    Names from ``os.walk`` carry undecodable bytes as lone surrogates, which cannot
-    be encoded as UTF-8 (json.dumps would escape them, but printing or writing
-    skipped.txt would fail). Such bytes become ``\\xNN``; so do control characters
-    and line separators, which would otherwise break one-line-per-file reports.
-    Two different names can therefore look alike; the files themselves are read by
-    their real names.
-    """
-    try:
-        raw = os.fsencode(name)  # surrogates back to the bytes they stand for
-    except UnicodeEncodeError:  # a surrogate that is no escaped byte: keep it visible
-        raw = name.encode("utf-8", "backslashreplace")
-    text = raw.decode("utf-8", "backslashreplace")
-    return "".join(_escape(c) if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
-                   for c in text)
-
-
-def _escape(c: str) -> str:
-    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
 
 
 @dataclass
@@ -105,88 +79,22 @@ class PrepareReport:
         kinds = Counter(reason.split(":")[0] for _, reason in self.skipped)  # "too large: ..."
         detail = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
         out = display_name(str(self.out))
-        return "\n".join([
-            f"prepared {self.written} of {self.found} image files into {out} "
-            f"in {self.seconds:.1f} s ({self.images_per_second:.0f} images/s)",
-            f"classes ({len(self.classes)}): {', '.join(self.classes)}" if self.classes
-            else "classes: none (not every image is inside a class subfolder)",
-            f"skipped {len(self.skipped)} ({detail}); list in {out}/{SKIPPED_TXT}"
-            if self.skipped else "skipped 0", *self.notes])
+        return "\n".join(
+            [
+                f"prepared {self.written} of {self.found} image files into {out} "
+                f"in {self.seconds:.1f} s ({self.images_per_second:.0f} images/s)",
+                f"classes ({len(self.classes)}): {', '.join(self.classes)}"
+                if self.classes
+                else "classes: none (not every image is inside a class subfolder)",
+                f"skipped {len(self.skipped)} ({detail}); list in {out}/{SKIPPED_TXT}"
+                if self.skipped
+                else "skipped 0",
+                *self.notes,
+            ]
+        )
 
 
-@dataclass
-class _Source:
-    """The image files of SRC, in the order they will be stored."""
-
-    path: Path
-    is_zip: bool
-    names: list[str]  # relative posix paths, or zip member names; sorted
-    # (name, reason) refused while listing: unsafe zip names, unreadable folders
-    refused: list[tuple[str, str]] = field(default_factory=list)
-    strip: int = 0  # leading name parts to ignore when reading class folders
-
-
-def _parts(name: str) -> list[str]:
-    return [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
-
-
-def _is_image_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in EXTENSIONS
-
-
-def _wanted(name: str) -> bool:
-    """An image by its extension, and not hidden (.name) nor macOS zip litter."""
-    parts = _parts(name)
-    return (bool(parts) and parts[0] != "__MACOSX" and _is_image_name(parts[-1])
-            and not any(p.startswith(".") for p in parts))
-
-
-def _scan_zip(src: Path, max_bytes: int) -> _Source:
-    try:
-        with zipfile.ZipFile(src) as zf:  # a repeated name: zipfile reads the last entry
-            infos = {i.filename: i for i in zf.infolist() if not i.is_dir()}
-            members = [i.filename for i in zf.infolist() if not i.is_dir()]
-    except (zipfile.BadZipFile, OSError) as e:
-        raise UserError(f"cannot read zip file {display_name(str(src))}: {e}") from None
-    refused = sorted((n, "unsafe path in zip") for n in members
-                     if _is_unsafe(n) and _is_image_name(n))
-    names = [n for n in members if not _is_unsafe(n) and _wanted(n)]
-    refused += [(n, "duplicate name in zip (the last copy is read)")
-                for n, k in Counter(names).items() for _ in range(k - 1)]
-    names = sorted(set(names))
-    bombs = zip_refusals([infos[n] for n in names], src.stat().st_size, max_bytes)
-    names = [n for n in names if n not in bombs]
-    firsts = {_parts(n)[0] for n in names if len(_parts(n)) > 1}
-    strip = int(len(firsts) == 1 and all(len(_parts(n)) > 1 for n in names))
-    return _Source(src, True, names, refused + sorted(bombs.items()), strip)
-
-
-def _scan(src: Path, max_bytes: int, follow_links: bool) -> _Source:
-    """List the image files of SRC; raise UserError if there are none."""
-    if not src.exists():
-        raise UserError(f"SRC not found: {display_name(str(src))}")
-    if src.is_dir():
-        try:
-            names, refused = walk_folder(src, _wanted, follow_links)
-        except OSError as e:  # SRC itself
-            raise UserError(f"cannot read {display_name(str(src))}: {e.strerror or e}") from None
-        source = _Source(src, False, sorted(names), sorted(refused))
-    elif src.suffix.lower() == ".zip":
-        source = _scan_zip(src, max_bytes)
-    else:
-        raise UserError(f"SRC must be a folder or a .zip file: {display_name(str(src))}")
-    if not source.names and not source.refused:
-        raise UserError(f"no images found in {display_name(str(src))} "
-                        f"(looked for {', '.join(EXTENSIONS)})")
-    return source
-
-
-def _is_unsafe(name: str) -> bool:
-    n = name.replace("\\", "/")
-    return n.startswith("/") or (len(n) > 1 and n[1] == ":") or ".." in n.split("/")
-
-
-def _decode_all(source: _Source, size: int, max_pixels: int, workers: int, progress: bool):
+def _decode_all(source: Source, size: int, max_pixels: int, workers: int, progress: bool):
     """Yield (index, array or None, reason) for every name of ``source``, in order."""
     tasks = list(enumerate(source.names))
     args = (str(source.path), source.is_zip, size, max_pixels)
@@ -213,8 +121,9 @@ def _npy_header(shape: tuple[int, ...]) -> bytes:
     return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode("latin1")
 
 
-def _write_images(path: Path, source: _Source, size: int, max_pixels: int, workers: int,
-                  progress: bool) -> tuple[list[str], list[tuple[str, str]]]:
+def _write_images(
+    path: Path, source: Source, size: int, max_pixels: int, workers: int, progress: bool
+) -> tuple[list[str], list[tuple[str, str]]]:
     """Decode everything into the .npy file ``path``; return (stored names, skipped).
 
     Names are the real ones (not yet :func:`display_name`), skipped in source order.
@@ -237,9 +146,9 @@ def _write_images(path: Path, source: _Source, size: int, max_pixels: int, worke
     return kept, skipped
 
 
-def _classes(source: _Source, kept: list[str]) -> tuple[list[str], list[int] | None]:
+def _classes(source: Source, kept: list[str]) -> tuple[list[str], list[int] | None]:
     """Class names and labels from first-level folders, or ([], None) (module docstring)."""
-    folders = [_parts(n)[source.strip:] for n in kept]
+    folders = [name_parts(n)[source.strip :] for n in kept]
     if not folders or any(len(p) < 2 for p in folders):
         return [], None
     classes = sorted({p[0] for p in folders})
@@ -262,8 +171,9 @@ def _write_reports(tmp: dict[str, Path], meta: dict, skipped: list[tuple[str, st
 
 def _check_args(resolution, workers, max_pixels) -> None:
     if isinstance(resolution, bool) or resolution not in RESOLUTIONS:
-        raise UserError(f"resolution must be one of {', '.join(map(str, RESOLUTIONS))} "
-                        f"(got {resolution})")
+        raise UserError(
+            f"resolution must be one of {', '.join(map(str, RESOLUTIONS))} (got {resolution})"
+        )
     workers = 1 if workers is None else workers
     for name, value, least in (("workers", workers, 1), ("max_pixels", max_pixels, 64)):
         if not isinstance(value, int) or value < least:
@@ -280,27 +190,47 @@ def _check_out(out: Path, force: bool) -> None:
         if out.exists() and not out.is_dir():
             raise UserError(f"OUT exists and is not a folder: {display_name(str(out))}")
         if out.is_dir() and not force and any(p.name not in ours for p in out.iterdir()):
-            raise UserError(f"OUT exists and is not empty: {display_name(str(out))}; "
-                            "pass --force to overwrite")
+            raise UserError(
+                f"OUT exists and is not empty: {display_name(str(out))}; pass --force to overwrite"
+            )
     except OSError as e:
         raise UserError(f"cannot read {display_name(str(out))}: {e.strerror or e}") from None
 
 
-def _build(source: _Source, out: Path, tmp: dict[str, Path], resolution: int,
-           max_pixels: int, workers: int, progress: bool):
+def _build(
+    source: Source,
+    out: Path,
+    tmp: dict[str, Path],
+    resolution: int,
+    max_pixels: int,
+    workers: int,
+    progress: bool,
+):
     """Write the dataset's files under ``out``; return (kept names, skipped, classes)."""
-    kept, skipped = _write_images(tmp[IMAGES_FILE], source, resolution, max_pixels, workers,
-                                  progress)
+    kept, skipped = _write_images(
+        tmp[IMAGES_FILE], source, resolution, max_pixels, workers, progress
+    )
     skipped = sorted((display_name(p), display_name(r)) for p, r in skipped)
     if not kept:
         path, reason = skipped[0]
-        raise UserError(f"all {len(skipped)} image files in {display_name(str(source.path))} "
-                        f"were skipped (e.g. {path}: {reason})")
+        raise UserError(
+            f"all {len(skipped)} image files in {display_name(str(source.path))} "
+            f"were skipped (e.g. {path}: {reason})"
+        )
     classes, labels = _classes(source, kept)
-    meta = dict(classes=classes, labels=labels, sources=[display_name(n) for n in kept],
-                source=display_name(str(source.path.resolve())), resize_filter=RESIZE_FILTER,
-                skipped_count=len(skipped), conditions=None, condition_names=[],
-                format_version=FORMAT_VERSION, count=len(kept), resolution=resolution)
+    meta = dict(
+        classes=classes,
+        labels=labels,
+        sources=[display_name(n) for n in kept],
+        source=display_name(str(source.path.resolve())),
+        resize_filter=RESIZE_FILTER,
+        skipped_count=len(skipped),
+        conditions=None,
+        condition_names=[],
+        format_version=FORMAT_VERSION,
+        count=len(kept),
+        resolution=resolution,
+    )
     _write_reports(tmp, meta, skipped)
     # Without dataset.json the folder does not look like a dataset while the old
     # images.npy is replaced, so an interruption never pairs old and new files.
@@ -310,9 +240,17 @@ def _build(source: _Source, out: Path, tmp: dict[str, Path], resolution: int,
     return kept, skipped, classes
 
 
-def prepare_dataset(src, out, resolution: int, *, force: bool = False, workers: int | None = None,
-                    max_pixels: int | None = None, progress: bool = True,
-                    follow_links: bool = False) -> PrepareReport:
+def prepare_dataset(
+    src,
+    out,
+    resolution: int,
+    *,
+    force: bool = False,
+    workers: int | None = None,
+    max_pixels: int | None = None,
+    progress: bool = True,
+    follow_links: bool = False,
+) -> PrepareReport:
     """Decode every image of ``src`` (folder or .zip) into a prepared dataset in ``out``.
 
     ``out`` must be empty or absent unless ``force`` (temporaries an interrupted run
@@ -332,15 +270,24 @@ def prepare_dataset(src, out, resolution: int, *, force: bool = False, workers: 
     max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     _check_args(resolution, workers, max_pixels)
     src, out = Path(src), Path(out)
-    source = _scan(src, BYTES_PER_PIXEL * max_pixels, follow_links)
+    source = scan_source(src, BYTES_PER_PIXEL * max_pixels, follow_links)
     _check_out(out, force)
     tmp = {name: out / (name + ".tmp") for name in _FINAL}
     with sigterm_unwinds(), claim_out(out, list(tmp.values()), display_name(str(out))) as notes:
         try:
-            kept, skipped, classes = _build(source, out, tmp, resolution, max_pixels,
-                                            workers or os.cpu_count() or 1, progress)
+            kept, skipped, classes = _build(
+                source, out, tmp, resolution, max_pixels, workers or os.cpu_count() or 1, progress
+            )
         except OSError as e:
-            raise UserError(f"cannot write {display_name(str(out))}: "
-                            f"{display_name(str(e))}") from None
-    return PrepareReport(out, len(source.names) + len(source.refused), len(kept), skipped,
-                         time.perf_counter() - start, classes, notes)
+            raise UserError(
+                f"cannot write {display_name(str(out))}: {display_name(str(e))}"
+            ) from None
+    return PrepareReport(
+        out,
+        len(source.names) + len(source.refused),
+        len(kept),
+        skipped,
+        time.perf_counter() - start,
+        classes,
+        notes,
+    )

@@ -25,10 +25,34 @@ _SCALARS = 48  # uniforms reserved for the scalar choices of a scene (it uses fe
 # Per time of day (rows as in TIMES_OF_DAY): zenith, horizon, sun or moon, light
 # falling on the land, clouds. Night light is dim and blue, golden hour warm.
 _PALETTES = (
-    ((.20, .40, .78), (.66, .80, .94), (1.0, .98, .88), (1.0, .98, .94), (.97, .97, .98)),
-    ((.28, .40, .68), (1.0, .76, .48), (1.0, .88, .60), (1.0, .82, .62), (1.0, .84, .68)),
-    ((.10, .10, .30), (.92, .46, .36), (1.0, .60, .38), (.62, .46, .52), (.80, .48, .52)),
-    ((.02, .03, .09), (.09, .12, .26), (.92, .92, .84), (.30, .34, .48), (.24, .26, .34)),
+    (
+        (0.20, 0.40, 0.78),
+        (0.66, 0.80, 0.94),
+        (1.0, 0.98, 0.88),
+        (1.0, 0.98, 0.94),
+        (0.97, 0.97, 0.98),
+    ),
+    (
+        (0.28, 0.40, 0.68),
+        (1.0, 0.76, 0.48),
+        (1.0, 0.88, 0.60),
+        (1.0, 0.82, 0.62),
+        (1.0, 0.84, 0.68),
+    ),
+    (
+        (0.10, 0.10, 0.30),
+        (0.92, 0.46, 0.36),
+        (1.0, 0.60, 0.38),
+        (0.62, 0.46, 0.52),
+        (0.80, 0.48, 0.52),
+    ),
+    (
+        (0.02, 0.03, 0.09),
+        (0.09, 0.12, 0.26),
+        (0.92, 0.92, 0.84),
+        (0.30, 0.34, 0.48),
+        (0.24, 0.26, 0.34),
+    ),
 )
 _GLOW = (0.15, 0.45, 0.55, 0.08)  # how far the sun's light spreads into the sky
 _ROCKS = ((0.46, 0.45, 0.47), (0.50, 0.42, 0.34), (0.38, 0.42, 0.50), (0.42, 0.40, 0.36))
@@ -70,8 +94,15 @@ class SceneParams:
         if self.time_of_day not in TIMES_OF_DAY:
             raise ValueError(f"time_of_day must be one of {TIMES_OF_DAY}, not {self.time_of_day!r}")
         n = len(self.ridge_heights)
-        if n > MAX_RIDGES or any(len(t) != n for t in (self.ridge_amplitudes, self.ridge_roughness,
-                                                       self.ridge_frequencies, self.ridge_phases)):
+        if n > MAX_RIDGES or any(
+            len(t) != n
+            for t in (
+                self.ridge_amplitudes,
+                self.ridge_roughness,
+                self.ridge_frequencies,
+                self.ridge_phases,
+            )
+        ):
             raise ValueError(f"the ridge_* tuples need one entry per ridge, at most {MAX_RIDGES}")
 
 
@@ -82,7 +113,7 @@ def draws_for_seeds(seeds: list[int]) -> np.ndarray:
     own seed only, and a whole chunk is hashed in a few array operations -- about
     ten times cheaper than seeding one numpy generator per scene.
     """
-    if any(not 0 <= s < 2 ** 64 for s in seeds):
+    if any(not 0 <= s < 2**64 for s in seeds):
         raise UserError("scene seeds must be integers in [0, 2**64)")
 
     def mix(z):
@@ -94,7 +125,7 @@ def draws_for_seeds(seeds: list[int]) -> np.ndarray:
     count = _SCALARS + MAX_RIDGES * OCTAVES + TREE_CELLS
     key = mix(np.array(seeds, np.uint64) + golden)
     bits = mix(key[:, None] + np.arange(1, count + 1, dtype=np.uint64) * golden)
-    u = (bits >> np.uint64(11)) * 2.0 ** -53
+    u = (bits >> np.uint64(11)) * 2.0**-53
     u[:, _SCALARS:-TREE_CELLS] *= 2 * math.pi  # ridge phases
     u[:, -TREE_CELLS:] = 0.3 + 0.7 * u[:, -TREE_CELLS:]  # relative tree heights
     return u
@@ -125,18 +156,25 @@ def scene_from_draws(draws: list[float]) -> SceneParams:
     snow = heights[0] + u(0.02, 0.14) if nxt() < 0.5 else None
     sun_y = u(*((0.08, 0.3), (0.2, 0.4), (0.3, 0.5), (0.08, 0.35))[tod])  # low at golden hour, dusk
     tall_trees = nxt() < 0.7
-    phases = draws[_SCALARS:_SCALARS + n * OCTAVES]
+    phases = draws[_SCALARS : _SCALARS + n * OCTAVES]
     return SceneParams(
-        time_of_day=TIMES_OF_DAY[tod], snow_line=snow, lake_level=lake, vegetation_level=veg,
+        time_of_day=TIMES_OF_DAY[tod],
+        snow_line=snow,
+        lake_level=lake,
+        vegetation_level=veg,
         sun=(u(0.1, 0.9), sun_y, u(0.035, 0.07) if tod != 1 else u(0.05, 0.09)),
-        cloud_cover=u(0.0, 0.8) if nxt() < 0.8 else 0.0, cloud_offset=(nxt(), nxt()),
-        ridge_heights=tuple(heights), ridge_amplitudes=tuple(u(0.05, 0.11) for _ in range(n)),
+        cloud_cover=u(0.0, 0.8) if nxt() < 0.8 else 0.0,
+        cloud_offset=(nxt(), nxt()),
+        ridge_heights=tuple(heights),
+        ridge_amplitudes=tuple(u(0.05, 0.11) for _ in range(n)),
         ridge_roughness=tuple(u(0.35, 0.5) for _ in range(n)),
         ridge_frequencies=tuple(u(0.7, 1.6) for _ in range(n)),
-        ridge_phases=tuple(tuple(phases[k:k + OCTAVES]) for k in range(0, len(phases), OCTAVES)),
-        rock_color=_ROCKS[int(nxt() * len(_ROCKS))], ripple=(u(0.2, 1.0), u(0.0, 2 * math.pi)),
+        ridge_phases=tuple(tuple(phases[k : k + OCTAVES]) for k in range(0, len(phases), OCTAVES)),
+        rock_color=_ROCKS[int(nxt() * len(_ROCKS))],
+        ripple=(u(0.2, 1.0), u(0.0, 2 * math.pi)),
         vegetation_color=_GREENS[int(nxt() * len(_GREENS))],
         tree_height=u(0.02, 0.12) if tall_trees else u(0.0, 0.02),
-        tree_frequency=u(14, 36), grass_height=u(0.005, 0.02),
+        tree_frequency=u(14, 36),
+        grass_height=u(0.005, 0.02),
         tree_heights=tuple(draws[-TREE_CELLS:]),
     )

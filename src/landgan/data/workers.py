@@ -46,9 +46,11 @@ def _serve(conn, inherited: list, make: Callable, args: tuple) -> None:
 
 def _died(proc, index: int) -> UserError:
     proc.join(1)
-    return UserError(f"decoding worker {index} stopped unexpectedly (exit code {proc.exitcode}; "
-                     "negative: killed by that signal, -9 often means out of memory); "
-                     "rerun with --workers 1 to decode in one process")
+    return UserError(
+        f"decoding worker {index} stopped unexpectedly (exit code {proc.exitcode}; "
+        "negative: killed by that signal, -9 often means out of memory); "
+        "rerun with --workers 1 to decode in one process"
+    )
 
 
 def ordered_map(make: Callable, args: tuple, tasks: Sequence, workers: int) -> Iterator[Any]:
@@ -64,8 +66,9 @@ def ordered_map(make: Callable, args: tuple, tasks: Sequence, workers: int) -> I
     try:
         for _ in range(workers):
             mine, theirs = ctx.Pipe()
-            proc = ctx.Process(target=_serve, args=(theirs, conns + [mine], make, args),
-                               daemon=True)
+            proc = ctx.Process(
+                target=_serve, args=(theirs, conns + [mine], make, args), daemon=True
+            )
             proc.start()
             theirs.close()
             procs.append(proc)

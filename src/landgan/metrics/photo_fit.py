@@ -21,8 +21,15 @@ from torch import Tensor
 from landgan.data.decode import decode_image
 from landgan.data.synthetic import ELEMENTS
 from landgan.metrics.inception import FIDInception
-from landgan.metrics.photo_labeller import (CHANNELS, GROUPS, N_ELEMENTS, N_HIST, CompositionHead,
-                                            location_features, network_input)
+from landgan.metrics.photo_labeller import (
+    CHANNELS,
+    GROUPS,
+    N_ELEMENTS,
+    N_HIST,
+    CompositionHead,
+    location_features,
+    network_input,
+)
 
 PCA_DIMS = {"Mixed_5d": 64, "Mixed_6e": 128, "Mixed_7c": 128}
 # Larger weight = weaker L2 pull on that group (the penalty is shared).
@@ -32,13 +39,17 @@ L2, ENTROPY, STEPS, LR = 0.05, 1.0, 200, 1e-2
 SMALL = 64  # the low-resolution variant every photo is also fitted at
 
 
-def read_judged(csv_path: str | Path, split: str | None = None,
-                pass_: str = "main") -> tuple[list[str], np.ndarray]:
+def read_judged(
+    csv_path: str | Path, split: str | None = None, pass_: str = "main"
+) -> tuple[list[str], np.ndarray]:
     """Photo paths and their judged fractions (n, 5) over ELEMENTS, ``other`` dropped and
     the five renormalised to sum to 1, for one split (``fit``/``eval``, None: both)."""
     with open(csv_path, newline="") as f:
-        rows = [r for r in csv.DictReader(f)
-                if r["pass"] == pass_ and (split is None or r["split"] == split)]
+        rows = [
+            r
+            for r in csv.DictReader(f)
+            if r["pass"] == pass_ and (split is None or r["split"] == split)
+        ]
     y = np.array([[float(r[e]) for e in ELEMENTS] for r in rows], np.float64)
     return [r["path"] for r in rows], y / y.sum(1, keepdims=True)
 
@@ -61,7 +72,9 @@ def extract(net: FIDInception, images: list[np.ndarray], batch: int = 32) -> dic
     """Location features (n, C, GRID, GRID) per group of uint8 images of any sizes."""
     parts: dict[str, list[Tensor]] = {g: [] for g in GROUPS}
     for s in range(0, len(images), batch):
-        x = torch.cat([network_input(np.ascontiguousarray(im)[None]) for im in images[s:s + batch]])
+        x = torch.cat(
+            [network_input(np.ascontiguousarray(im)[None]) for im in images[s : s + batch]]
+        )
         for g, f in location_features(net, x).items():
             parts[g].append(f)
     return {g: torch.cat(p) for g, p in parts.items()}
@@ -85,8 +98,9 @@ def _rows(f: Tensor) -> Tensor:
     return f.flatten(2).transpose(1, 2).reshape(-1, f.shape[1])
 
 
-def fit_projections(feats: dict[str, Tensor], seed: int = 0,
-                    sample: int = 12000) -> dict[str, Projection]:
+def fit_projections(
+    feats: dict[str, Tensor], seed: int = 0, sample: int = 12000
+) -> dict[str, Projection]:
     """Standardisation and PCA per group from ``sample`` random locations (no labels)."""
     g = torch.Generator().manual_seed(seed)
     out = {}
@@ -100,8 +114,9 @@ def fit_projections(feats: dict[str, Tensor], seed: int = 0,
         _, _, vt = torch.linalg.svd((rows - mean) / std, full_matrices=False)
         # Dividing by sqrt(C/256) puts layers of different widths on one scale.
         scale = GROUP_WEIGHTS[name] / np.sqrt(CHANNELS[name] / 256)
-        out[name] = Projection(mean, std, vt[:PCA_DIMS[name]].T.contiguous(),
-                               torch.full((PCA_DIMS[name],), scale))
+        out[name] = Projection(
+            mean, std, vt[: PCA_DIMS[name]].T.contiguous(), torch.full((PCA_DIMS[name],), scale)
+        )
     return out
 
 
@@ -119,12 +134,14 @@ def train_head(z: Tensor, y: np.ndarray, seed: int = 0) -> torch.nn.Linear:
     target = torch.as_tensor(y, dtype=torch.float32).repeat_interleave(v, 0)
     head = torch.nn.Linear(d, N_ELEMENTS)
     opt = torch.optim.Adam(head.parameters(), LR)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + np.cos(np.pi * (s + 1) / STEPS)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + np.cos(np.pi * (s + 1) / STEPS))
+    )
     for _ in range(STEPS):
         p = head(x).softmax(-1)
         log_q = p.mean(1).clamp_min(1e-6).log()
         entropy = -(p * p.clamp_min(1e-6).log()).sum(-1).mean()
-        loss = -(target * log_q).sum(1).mean() + ENTROPY * entropy + L2 * (head.weight ** 2).sum()
+        loss = -(target * log_q).sum(1).mean() + ENTROPY * entropy + L2 * (head.weight**2).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -147,7 +164,7 @@ def fold(head: torch.nn.Linear, projections: dict[str, Projection]) -> Compositi
     for g in GROUPS:
         p = projections[g]
         d = p.weight.numel()
-        a = head.weight[:, start:start + d] * p.weight  # (5, D)
+        a = head.weight[:, start : start + d] * p.weight  # (5, D)
         w = (a @ p.basis.T if p.basis is not None else a) / p.std
         out.weights[g].copy_(w)
         bias -= w @ p.mean

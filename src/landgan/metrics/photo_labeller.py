@@ -67,8 +67,9 @@ def network_input(images: np.ndarray | Tensor) -> Tensor:
         raise ValueError(f"expected uint8 images (N, H, W, 3), got {x.dtype} {tuple(x.shape)}")
     x = x.permute(0, 3, 1, 2).float()
     if x.shape[2:] != (INPUT_SIZE, INPUT_SIZE):
-        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear",
-                          antialias=True, align_corners=False)
+        x = F.interpolate(
+            x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", antialias=True, align_corners=False
+        )
     return (x - 128) / 128
 
 
@@ -94,7 +95,9 @@ def _hue_sat_value(rgb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     r, g, b = rgb.unbind(1)
     mx, mn = rgb.amax(1), rgb.amin(1)
     d = (mx - mn).clamp_min(1e-6)
-    h = torch.where(mx == r, ((g - b) / d) % 6, torch.where(mx == g, (b - r) / d + 2, (r - g) / d + 4))
+    h = torch.where(
+        mx == r, ((g - b) / d) % 6, torch.where(mx == g, (b - r) / d + 2, (r - g) / d + 4)
+    )
     return h / 6, (mx - mn) / mx.clamp_min(1e-6), mx
 
 
@@ -142,8 +145,10 @@ def local_features(x: Tensor) -> Tensor:
     dx = F.pad((lum[..., 1:] - lum[..., :-1]).abs(), (0, 1))
     dy = F.pad((lum[..., 1:, :] - lum[..., :-1, :]).abs(), (0, 0, 0, 1))
     r, g, b = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
-    stats = F.adaptive_avg_pool2d(torch.cat([rgb, lum, sat, dx, dy, b - r, g - (r + b) / 2], 1), GRID)
-    spread = F.adaptive_avg_pool2d(lum ** 2, GRID) - F.adaptive_avg_pool2d(lum, GRID) ** 2
+    stats = F.adaptive_avg_pool2d(
+        torch.cat([rgb, lum, sat, dx, dy, b - r, g - (r + b) / 2], 1), GRID
+    )
+    spread = F.adaptive_avg_pool2d(lum**2, GRID) - F.adaptive_avg_pool2d(lum, GRID) ** 2
     hist = _histogram(rgb, dx, dy)
     height = torch.linspace(-1, 1, GRID).view(1, 1, GRID, 1).expand(len(x), 1, GRID, GRID)
     return torch.cat([stats, spread.clamp_min(0).sqrt(), hist, hist * height, height], 1)
@@ -163,8 +168,9 @@ class CompositionHead(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.weights = nn.ParameterDict({g: nn.Parameter(torch.zeros(N_ELEMENTS, c))
-                                         for g, c in GROUP_SIZES.items()})
+        self.weights = nn.ParameterDict(
+            {g: nn.Parameter(torch.zeros(N_ELEMENTS, c)) for g, c in GROUP_SIZES.items()}
+        )
         self.bias = nn.Parameter(torch.zeros(N_ELEMENTS))
 
     def forward(self, feats: dict[str, Tensor]) -> Tensor:
@@ -175,16 +181,23 @@ class CompositionHead(nn.Module):
 
     def state(self, note: str = "") -> dict:
         """What :data:`HEAD_FILE` holds: plain tensors and a few strings and numbers."""
-        return {"version": HEAD_VERSION, "input_size": INPUT_SIZE, "grid": GRID, "note": note,
-                "bias": self.bias.detach().clone(),
-                **{f"w_{g}": self.weights[g].detach().clone() for g in GROUPS}}
+        return {
+            "version": HEAD_VERSION,
+            "input_size": INPUT_SIZE,
+            "grid": GRID,
+            "note": note,
+            "bias": self.bias.detach().clone(),
+            **{f"w_{g}": self.weights[g].detach().clone() for g in GROUPS},
+        }
 
     @classmethod
     def from_state(cls, state: dict) -> "CompositionHead":
         if state.get("version") != HEAD_VERSION or state.get("input_size") != INPUT_SIZE:
-            raise ValueError(f"photo head version {state.get('version')} at "
-                             f"{state.get('input_size')} px does not fit this code "
-                             f"(version {HEAD_VERSION}, {INPUT_SIZE} px)")
+            raise ValueError(
+                f"photo head version {state.get('version')} at "
+                f"{state.get('input_size')} px does not fit this code "
+                f"(version {HEAD_VERSION}, {INPUT_SIZE} px)"
+            )
         head = cls()
         with torch.no_grad():
             head.bias.copy_(state["bias"])
@@ -206,7 +219,7 @@ class PhotoLabeller:
         :meth:`label_photos`. ``images`` may be a memmap: read a batch at a time."""
         out = [np.zeros((0, N_ELEMENTS, GRID, GRID), np.float32)]
         for s in range(0, len(images), self.batch):
-            x = network_input(np.ascontiguousarray(images[s:s + self.batch]))
+            x = network_input(np.ascontiguousarray(images[s : s + self.batch]))
             logits = self.head(location_features(self.net, x))
             out.append(logits.softmax(1).numpy().astype(np.float32))
         return np.concatenate(out)

@@ -53,8 +53,9 @@ def fid(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray
     s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
     d = mu1.shape[0]
     if mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
-        raise ValueError(f"shape mismatch: mu {mu1.shape} / {mu2.shape}, "
-                         f"sigma {s1.shape} / {s2.shape}")
+        raise ValueError(
+            f"shape mismatch: mu {mu1.shape} / {mu2.shape}, sigma {s1.shape} / {s2.shape}"
+        )
     # Symmetrise: covariances from np.cov are symmetric only up to rounding.
     s1, s2 = (s1 + s1.T) / 2, (s2 + s2.T) / 2
     r = _psd_sqrt(s1)
@@ -83,9 +84,12 @@ def fid_from_features(f1: np.ndarray, f2: np.ndarray) -> float:
         raise ValueError(f"feature dims differ: {f1.shape[1]} vs {f2.shape[1]}")
     n_min, dim = min(len(f1), len(f2)), f1.shape[1]
     if n_min < dim:
-        warnings.warn(f"FID from {n_min} samples < {dim} feature dims: the covariance is "
-                      "singular and FID is strongly biased upwards; compare only FIDs "
-                      "computed from equal sample counts", stacklevel=2)
+        warnings.warn(
+            f"FID from {n_min} samples < {dim} feature dims: the covariance is "
+            "singular and FID is strongly biased upwards; compare only FIDs "
+            "computed from equal sample counts",
+            stacklevel=2,
+        )
     return fid(*feature_stats(f1), *feature_stats(f2))
 
 
@@ -107,8 +111,9 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     return float(sxx + syy - 2 * kxy.mean())
 
 
-def kid(f1: np.ndarray, f2: np.ndarray, subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float]:
+def kid(
+    f1: np.ndarray, f2: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """Kernel Inception Distance: (mean, std) of unbiased MMD^2 over random subsets.
 
     Each of ``subsets`` rounds draws ``subset_size`` samples without replacement from
@@ -125,8 +130,12 @@ def kid(f1: np.ndarray, f2: np.ndarray, subsets: int = 100, subset_size: int = 1
     if m < 2:
         raise UserError("KID needs subsets of at least 2 samples")
     rng = np.random.default_rng(seed)
-    values = [mmd2_unbiased(f1[rng.choice(len(f1), m, replace=False)],
-                            f2[rng.choice(len(f2), m, replace=False)]) for _ in range(subsets)]
+    values = [
+        mmd2_unbiased(
+            f1[rng.choice(len(f1), m, replace=False)], f2[rng.choice(len(f2), m, replace=False)]
+        )
+        for _ in range(subsets)
+    ]
     return float(np.mean(values)), float(np.std(values))
 
 
@@ -140,24 +149,24 @@ def knn_radii(f: np.ndarray, k: int, batch_size: int = 1024) -> np.ndarray:
     """Squared distance from each row of ``f`` to its k-th nearest other row."""
     out = np.empty(len(f))
     for s in range(0, len(f), batch_size):
-        d = _sq_dists(f[s:s + batch_size], f)
+        d = _sq_dists(f[s : s + batch_size], f)
         # Column k after partitioning: column 0 is the point itself (distance 0).
-        out[s:s + batch_size] = np.partition(d, k, axis=1)[:, k]
+        out[s : s + batch_size] = np.partition(d, k, axis=1)[:, k]
     return out
 
 
-def _coverage(points: np.ndarray, centres: np.ndarray, radii: np.ndarray,
-              batch_size: int) -> float:
+def _coverage(points: np.ndarray, centres: np.ndarray, radii: np.ndarray, batch_size: int) -> float:
     """Fraction of ``points`` inside at least one ball (centre, radius^2)."""
     inside = 0
     for s in range(0, len(points), batch_size):
-        d = _sq_dists(points[s:s + batch_size], centres)
+        d = _sq_dists(points[s : s + batch_size], centres)
         inside += int((d <= radii[None, :]).any(axis=1).sum())
     return inside / len(points)
 
 
-def precision_recall(real_feats: np.ndarray, fake_feats: np.ndarray, k: int = 3,
-                     batch_size: int = 1024) -> tuple[float, float]:
+def precision_recall(
+    real_feats: np.ndarray, fake_feats: np.ndarray, k: int = 3, batch_size: int = 1024
+) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi et al. 2019).
 
     Each set's manifold is the union of balls around its samples reaching their k-th
@@ -180,8 +189,9 @@ def _is_probabilities(p: np.ndarray) -> bool:
     return bool((p >= 0).all() and np.allclose(p.sum(axis=1), 1.0, atol=1e-4))
 
 
-def inception_score(probs_or_logits: np.ndarray, splits: int = 10,
-                    from_logits: bool | None = None) -> tuple[float, float]:
+def inception_score(
+    probs_or_logits: np.ndarray, splits: int = 10, from_logits: bool | None = None
+) -> tuple[float, float]:
     """Inception Score (Salimans et al. 2016): (mean, std) over ``splits`` parts.
 
     Per part: ``exp(mean_x KL(p(y|x) || p(y)))`` with ``p(y)`` the part's mean
@@ -193,8 +203,9 @@ def inception_score(probs_or_logits: np.ndarray, splits: int = 10,
     if p.ndim != 2 or p.shape[1] < 2:
         raise ValueError(f"expected (samples, classes) predictions, got shape {p.shape}")
     if not 1 <= splits <= len(p):
-        raise UserError(f"Inception Score with {splits} splits needs at least {splits} "
-                        f"samples, got {len(p)}")
+        raise UserError(
+            f"Inception Score with {splits} splits needs at least {splits} samples, got {len(p)}"
+        )
     if from_logits is None:
         from_logits = not _is_probabilities(p)
     if from_logits:

@@ -51,7 +51,7 @@ def hash_array(images: np.ndarray, chunk: int = 256) -> str:
     h = hashlib.blake2b(digest_size=20)
     h.update(f"{images.dtype.str}{images.shape}".encode())
     for s in range(0, len(images), chunk):
-        h.update(np.ascontiguousarray(images[s:s + chunk]).data)
+        h.update(np.ascontiguousarray(images[s : s + chunk]).data)
     return h.hexdigest()
 
 
@@ -68,9 +68,13 @@ def hash_files(root: Path, files: list[Path]) -> str:
 
 def list_images(folder: Path) -> list[Path]:
     """Image files under ``folder`` (recursive, sorted, hidden names skipped)."""
-    files = sorted(p for p in folder.rglob("*")
-                   if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
     if not files:
         raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {folder}")
     return files
@@ -106,8 +110,9 @@ def choose(count: int, n: int | None, seed: int) -> np.ndarray | None:
     """
     if n is None or n >= count:
         if n is not None and n > count:
-            warnings.warn(f"{n} images requested, the source holds {count}: using all",
-                          stacklevel=3)
+            warnings.warn(
+                f"{n} images requested, the source holds {count}: using all", stacklevel=3
+            )
         return None
     if n < 1:
         raise UserError(f"number of images must be >= 1, got {n}")
@@ -132,15 +137,16 @@ class SourcePlan:
 
             starts = tqdm(starts, desc=f"{desc} ({CHUNK} per step)", unit="step")
         for s in starts:
-            idx = self.order[s:s + CHUNK]
+            idx = self.order[s : s + CHUNK]
             if self.files:
                 yield load_folder_images([self.files[i] for i in idx], self.resolution)
             else:
                 yield resize_images(np.asarray(self.images[idx]), self.resolution)
 
 
-def plan_source(source: Source, n: int | None = None, resolution: int | None = None,
-                seed: int = 0) -> SourcePlan:
+def plan_source(
+    source: Source, n: int | None = None, resolution: int | None = None, seed: int = 0
+) -> SourcePlan:
     """Open ``source``, hash its content and choose ``n`` of its images (seeded)."""
     images, files = None, []
     if isinstance(source, (str, Path)):
@@ -150,23 +156,36 @@ def plan_source(source: Source, n: int | None = None, resolution: int | None = N
         elif path.is_dir():
             files, info = list_images(path), {"kind": "folder", "source": str(path)}
             if resolution is None:
-                raise UserError(f"{path} is a plain image folder: give the resolution to "
-                                "resize its images to (or prepare it with landgan prepare)")
+                raise UserError(
+                    f"{path} is a plain image folder: give the resolution to "
+                    "resize its images to (or prepare it with landgan prepare)"
+                )
         else:
             raise UserError(f"not a prepared dataset or image folder: {path}")
     else:
         images = source.images if isinstance(source, ImageDataset) else source
-        info = {"kind": "array",
-                "source": (source.name if isinstance(source, ImageDataset) else "") or "array"}
-        if not isinstance(images, np.ndarray) or images.dtype != np.uint8 \
-                or images.ndim != 4 or images.shape[3] != 3:
+        info = {
+            "kind": "array",
+            "source": (source.name if isinstance(source, ImageDataset) else "") or "array",
+        }
+        if (
+            not isinstance(images, np.ndarray)
+            or images.dtype != np.uint8
+            or images.ndim != 4
+            or images.shape[3] != 3
+        ):
             raise ValueError("image source must be a path, an ImageDataset or uint8 (N, H, W, 3)")
     content_hash = hash_files(Path(source), files) if files else hash_array(images)
     count = len(files) if files else len(images)
     idx = choose(count, n, seed)
     resolution = int(resolution or images.shape[1])
-    info.update(content_hash=content_hash, n=count if idx is None else len(idx),
-                seed=None if idx is None else seed, resolution=resolution, n_available=count)
+    info.update(
+        content_hash=content_hash,
+        n=count if idx is None else len(idx),
+        seed=None if idx is None else seed,
+        resolution=resolution,
+        n_available=count,
+    )
     order = np.arange(count) if idx is None else idx
     return SourcePlan(images, files, order, resolution, info)
 
@@ -174,8 +193,9 @@ def plan_source(source: Source, n: int | None = None, resolution: int | None = N
 def cache_path(cache_dir: Path, info: dict) -> Path:
     """Cache file for a source described by ``info`` (hash, n, seed, resolution, extractor)."""
     fields = {k: info[k] for k in ("content_hash", "n", "seed", "resolution", "extractor")}
-    key = hashlib.blake2b(json.dumps(dict(fields, v=CACHE_VERSION), sort_keys=True).encode(),
-                          digest_size=12).hexdigest()
+    key = hashlib.blake2b(
+        json.dumps(dict(fields, v=CACHE_VERSION), sort_keys=True).encode(), digest_size=12
+    ).hexdigest()
     stem = Path(str(info["source"])).name.replace(" ", "_")[:40] or "source"
     return cache_dir / f"{stem}-{info['resolution']}px-n{info['n']}-{key}.npz"
 
@@ -187,10 +207,18 @@ def _save(path: Path, features: np.ndarray, info: dict) -> None:
         np.savez(f, features=features.astype(np.float32), info=json.dumps(info))
 
 
-def image_source_features(source: Source, extractor, n: int | None = None,
-                          cache_dir: str | Path | None = None, *, resolution: int | None = None,
-                          seed: int = 0, batch_size: int = 50, progress: bool = False,
-                          use_cache: bool = True) -> tuple[np.ndarray, dict]:
+def image_source_features(
+    source: Source,
+    extractor,
+    n: int | None = None,
+    cache_dir: str | Path | None = None,
+    *,
+    resolution: int | None = None,
+    seed: int = 0,
+    batch_size: int = 50,
+    progress: bool = False,
+    use_cache: bool = True,
+) -> tuple[np.ndarray, dict]:
     """Inception features of (a seeded random subset of ``n`` of) a real-image source.
 
     ``resolution`` resizes the images first (required for plain folders; for datasets
@@ -208,8 +236,12 @@ def image_source_features(source: Source, extractor, n: int | None = None,
                 return z["features"].astype(np.float64), dict(info, cached=True)
         except (OSError, ValueError, KeyError) as e:  # unreadable: recompute and overwrite
             warnings.warn(f"ignoring unreadable feature cache {path}: {e}", stacklevel=2)
-    features = np.concatenate([extractor.features(chunk, batch_size=batch_size)
-                               for chunk in plan.chunks(progress, "real-image features")])
+    features = np.concatenate(
+        [
+            extractor.features(chunk, batch_size=batch_size)
+            for chunk in plan.chunks(progress, "real-image features")
+        ]
+    )
     if use_cache:
         _save(path, features, info)
     return features, dict(info, cached=False)

@@ -25,9 +25,11 @@ def row_problem(row) -> str | None:
     """
     if not isinstance(row, dict):
         return f"is {type(row).__name__}, not an object of fields"
-    for fields, kinds, what in ((INT_FIELDS, int, "a whole number"),
-                                (NUMBER_FIELDS, (int, float), "a number"),
-                                (TEXT_FIELDS, str, "a string")):
+    for fields, kinds, what in (
+        (INT_FIELDS, int, "a whole number"),
+        (NUMBER_FIELDS, (int, float), "a number"),
+        (TEXT_FIELDS, str, "a string"),
+    ):
         for key in fields:
             v = row.get(key)
             if v is not None and (not isinstance(v, kinds) or isinstance(v, bool)):
@@ -44,19 +46,30 @@ def _num(row: dict, key: str, fmt: str) -> str:
 def _pm(row: dict, mean: str, std: str, fmt: str) -> str:
     if row.get(mean) is None:
         return DASH
-    return f"{row[mean]:{fmt}} \u00b1 {row[std]:{fmt}}" if row.get(std) is not None \
+    return (
+        f"{row[mean]:{fmt}} \u00b1 {row[std]:{fmt}}"
+        if row.get(std) is not None
         else format(row[mean], fmt)
+    )
 
 
 def _cells(row: dict) -> dict[str, str]:
     return {
-        "dataset": str(row.get("dataset", "")), "model": str(row.get("model", "")),
-        "res": _num(row, "resolution", "d"), "n real": _num(row, "n_real", "d"),
-        "n gen": _num(row, "n_fake", "d"), "IS": _pm(row, "is_mean", "is_std", ".2f"),
-        "FID": _num(row, "fid", ".2f"), "KID": _pm(row, "kid_mean", "kid_std", ".4f"),
-        "KID subsets": (f"{row['kid_subsets']} x {row['kid_subset_size']}"
-                        if row.get("kid_subset_size") else DASH),
-        "precision": _num(row, "precision", ".3f"), "recall": _num(row, "recall", ".3f"),
+        "dataset": str(row.get("dataset", "")),
+        "model": str(row.get("model", "")),
+        "res": _num(row, "resolution", "d"),
+        "n real": _num(row, "n_real", "d"),
+        "n gen": _num(row, "n_fake", "d"),
+        "IS": _pm(row, "is_mean", "is_std", ".2f"),
+        "FID": _num(row, "fid", ".2f"),
+        "KID": _pm(row, "kid_mean", "kid_std", ".4f"),
+        "KID subsets": (
+            f"{row['kid_subsets']} x {row['kid_subset_size']}"
+            if row.get("kid_subset_size")
+            else DASH
+        ),
+        "precision": _num(row, "precision", ".3f"),
+        "recall": _num(row, "recall", ".3f"),
     }
 
 
@@ -69,8 +82,10 @@ def format_table(results: list[dict]) -> str:
     width = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
 
     def line(r: dict) -> str:  # names left-aligned, numbers right-aligned
-        return "  ".join(r[c].ljust(width[c]) if c in ("dataset", "model") else r[c].rjust(width[c])
-                         for c in cols)
+        return "  ".join(
+            r[c].ljust(width[c]) if c in ("dataset", "model") else r[c].rjust(width[c])
+            for c in cols
+        )
 
     header = line({c: c for c in cols})
     return "\n".join([header, "-" * len(header)] + [line(r) for r in rows])
@@ -86,9 +101,13 @@ def _column(row: dict, real_resolutions: set) -> str:
 def _cell(row: dict | None) -> str:
     if row is None:
         return DASH
-    return "<br>".join([f"IS {_pm(row, 'is_mean', 'is_std', '.2f')}",
-                        f"FID {_num(row, 'fid', '.2f')}",
-                        f"KID {_pm(row, 'kid_mean', 'kid_std', '.4f')}"])
+    return "<br>".join(
+        [
+            f"IS {_pm(row, 'is_mean', 'is_std', '.2f')}",
+            f"FID {_num(row, 'fid', '.2f')}",
+            f"KID {_pm(row, 'kid_mean', 'kid_std', '.4f')}",
+        ]
+    )
 
 
 def table3_markdown(results: list[dict]) -> str:
@@ -105,9 +124,11 @@ def table3_markdown(results: list[dict]) -> str:
         datasets += [d] if d not in datasets else []
         cols += [c] if c not in cols else []
         cells[d, c] = r
-    cols = [c for c in cols if not c.startswith(REAL_DATA)] + \
-           [c for c in cols if c.startswith(REAL_DATA)]
+    cols = [c for c in cols if not c.startswith(REAL_DATA)] + [
+        c for c in cols if c.startswith(REAL_DATA)
+    ]
     lines = ["| dataset | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    lines += [f"| {d} | " + " | ".join(_cell(cells.get((d, c))) for c in cols) + " |"
-              for d in datasets]
+    lines += [
+        f"| {d} | " + " | ".join(_cell(cells.get((d, c))) for c in cols) + " |" for d in datasets
+    ]
     return "\n".join(lines)

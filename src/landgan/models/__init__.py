@@ -21,45 +21,96 @@ from landgan.models.spec import ModelSpec, NetArgs  # noqa: F401 -- NetArgs: pub
 # DCGAN objective and widths (report Table 2) and colour/translation DiffAugment.
 # fastgan's batch of 16 (four times the updates per image: a lower KID at every budget of
 # the photo comparisons, docs/performance.md) is not theirs: they keep the report's 64 and 2,000 steps.
-DCGAN_RECIPE = dict(loss="bce", g_width=64, d_width=64, diffaug="color,translation",
-                    batch_size=64, steps=2000)
+DCGAN_RECIPE = dict(
+    loss="bce", g_width=64, d_width=64, diffaug="color,translation", batch_size=64, steps=2000
+)
 
 MODELS: dict[str, ModelSpec] = {
     # TrainConfig's field defaults are this model's recipe (it is the default model), so
     # it needs no defaults of its own; see models/fastgan.py for the widths.
-    "fastgan": ModelSpec(fastgan.build_fastgan, fastgan.RESOLUTIONS,
-                         "FastGAN (Liu 2021): skip-layer excitation G, self-supervised D; for "
-                         "small datasets at 64/128/256 px (the default)",
-                         trainer="fastgan", conditional=True, cond_bn=True),
-    "dcgan4": ModelSpec(dcgan.build_dcgan4, (32, 64),
-                        "DCGAN, 4 transposed convs (Radford 2016), the report's final model",
-                        defaults=DCGAN_RECIPE, conditional=True),
-    "dcgan5": ModelSpec(dcgan.build_dcgan5, (64, 128, 256),
-                        "DCGAN, 5 transposed convs, for 64/128/256 px", defaults=DCGAN_RECIPE,
-                        conditional=True),
-    "autoencoder": ModelSpec(autoencoder.build_autoencoder, (32, 64, 128),
-                             "convolutional autoencoder (non-adversarial baseline); samples a "
-                             "Gaussian fitted to its codes",
-                             defaults={**DCGAN_RECIPE, "lr_g": 1e-3, "beta1": 0.9}, trainer="ae"),
-    "vae": ModelSpec(autoencoder.build_vae, (32, 64, 128),
-                     "variational autoencoder (Kingma & Welling 2014), non-adversarial baseline",
-                     defaults={**DCGAN_RECIPE, "lr_g": 1e-3, "beta1": 0.9}, trainer="ae"),
-    "mlp-gan": ModelSpec(mlp.build_mlp_gan, (32, 64),
-                         "vanilla GAN, fully connected G and D (Goodfellow 2014)",
-                         defaults=DCGAN_RECIPE),
-    "wgan": ModelSpec(dcgan.build_wgan, (32, 64, 128, 256),
-                      "the report's WGAN: weight clipping, RMSprop, 5 critic steps (Arjovsky 2017)",
-                      defaults=dict(DCGAN_RECIPE, loss="wasserstein", optimizer="rmsprop",
-                                    lr_g=5e-5, lr_d=5e-5, clip=0.01, d_steps=5), conditional=True),
-    "wgan-gp": ModelSpec(dcgan.build_wgan_gp, (32, 64, 128, 256),
-                         "WGAN with gradient penalty, no BN in the critic (Gulrajani 2017)",
-                         defaults=dict(DCGAN_RECIPE, loss="wasserstein", gp=10.0, lr_g=1e-4,
-                                       lr_d=1e-4, beta1=0.0, beta2=0.9, d_steps=5),
-                         conditional=True),
-    "stackgan": ModelSpec(stackgan.build_stackgan, stackgan.RESOLUTIONS,
-                          "StackGAN stage II (Zhang 2017): refines a trained 64 px generator "
-                          "(--stage1 CKPT) to 128/256 px", defaults=dict(DCGAN_RECIPE, g_width=32),
-                          trainer="stackgan"),
+    "fastgan": ModelSpec(
+        fastgan.build_fastgan,
+        fastgan.RESOLUTIONS,
+        "FastGAN (Liu 2021): skip-layer excitation G, self-supervised D; for "
+        "small datasets at 64/128/256 px (the default)",
+        trainer="fastgan",
+        conditional=True,
+        cond_bn=True,
+    ),
+    "dcgan4": ModelSpec(
+        dcgan.build_dcgan4,
+        (32, 64),
+        "DCGAN, 4 transposed convs (Radford 2016), the report's final model",
+        defaults=DCGAN_RECIPE,
+        conditional=True,
+    ),
+    "dcgan5": ModelSpec(
+        dcgan.build_dcgan5,
+        (64, 128, 256),
+        "DCGAN, 5 transposed convs, for 64/128/256 px",
+        defaults=DCGAN_RECIPE,
+        conditional=True,
+    ),
+    "autoencoder": ModelSpec(
+        autoencoder.build_autoencoder,
+        (32, 64, 128),
+        "convolutional autoencoder (non-adversarial baseline); samples a "
+        "Gaussian fitted to its codes",
+        defaults={**DCGAN_RECIPE, "lr_g": 1e-3, "beta1": 0.9},
+        trainer="ae",
+    ),
+    "vae": ModelSpec(
+        autoencoder.build_vae,
+        (32, 64, 128),
+        "variational autoencoder (Kingma & Welling 2014), non-adversarial baseline",
+        defaults={**DCGAN_RECIPE, "lr_g": 1e-3, "beta1": 0.9},
+        trainer="ae",
+    ),
+    "mlp-gan": ModelSpec(
+        mlp.build_mlp_gan,
+        (32, 64),
+        "vanilla GAN, fully connected G and D (Goodfellow 2014)",
+        defaults=DCGAN_RECIPE,
+    ),
+    "wgan": ModelSpec(
+        dcgan.build_wgan,
+        (32, 64, 128, 256),
+        "the report's WGAN: weight clipping, RMSprop, 5 critic steps (Arjovsky 2017)",
+        defaults=dict(
+            DCGAN_RECIPE,
+            loss="wasserstein",
+            optimizer="rmsprop",
+            lr_g=5e-5,
+            lr_d=5e-5,
+            clip=0.01,
+            d_steps=5,
+        ),
+        conditional=True,
+    ),
+    "wgan-gp": ModelSpec(
+        dcgan.build_wgan_gp,
+        (32, 64, 128, 256),
+        "WGAN with gradient penalty, no BN in the critic (Gulrajani 2017)",
+        defaults=dict(
+            DCGAN_RECIPE,
+            loss="wasserstein",
+            gp=10.0,
+            lr_g=1e-4,
+            lr_d=1e-4,
+            beta1=0.0,
+            beta2=0.9,
+            d_steps=5,
+        ),
+        conditional=True,
+    ),
+    "stackgan": ModelSpec(
+        stackgan.build_stackgan,
+        stackgan.RESOLUTIONS,
+        "StackGAN stage II (Zhang 2017): refines a trained 64 px generator "
+        "(--stage1 CKPT) to 128/256 px",
+        defaults=dict(DCGAN_RECIPE, g_width=32),
+        trainer="stackgan",
+    ),
 }
 
 
@@ -79,8 +130,9 @@ def build_models(model: str, args: NetArgs, sn: bool = False) -> tuple[nn.Module
     spec = get_model(model)
     if args.resolution not in spec.resolutions:
         sizes = ", ".join(map(str, spec.resolutions))
-        raise UserError(f"model {model} does not support {args.resolution} px; "
-                        f"it supports: {sizes}")
+        raise UserError(
+            f"model {model} does not support {args.resolution} px; it supports: {sizes}"
+        )
     if args.cond_dim and not spec.conditional:
         able = ", ".join(k for k, v in MODELS.items() if v.conditional)
         raise UserError(f"model {model} has no conditional form; --conditional works with: {able}")

@@ -38,7 +38,7 @@ class Encoder(nn.Module):
         # The DCGAN discriminator's conv stack (stride-2 convs, BN, LeakyReLU 0.2) is
         # the encoder the report describes; only its one-logit head is replaced.
         self.body = DCGANDiscriminator(resolution, n_down, width).body
-        final = resolution // 2 ** n_down
+        final = resolution // 2**n_down
         channels = channel_plan(width, n_down)[0]  # the widest map, the stack's last
         self.head = nn.Linear(channels * final * final, out_dim)
         init_weights(self.head)
@@ -143,5 +143,7 @@ def build_autoencoder(a: NetArgs) -> tuple[nn.Module, nn.Module]:
 def build_vae(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """(DCGAN generator as the decoder, VAEEncoder giving mu and logvar)."""
     n = n_layers(a.resolution)
-    return (DCGANGenerator(a.resolution, n, a.z_dim, a.g_width),
-            VAEEncoder(a.resolution, n, a.z_dim, a.d_width))
+    return (
+        DCGANGenerator(a.resolution, n, a.z_dim, a.g_width),
+        VAEEncoder(a.resolution, n, a.z_dim, a.d_width),
+    )

@@ -38,11 +38,12 @@ def channel_plan(width: int, n_layers: int, cap_mult: int = 8) -> list[int]:
 class DCGANGenerator(nn.Module):
     """z (N, z_dim) -> image (N, 3, R, R) in [-1, 1] through ``n_up`` transposed convs."""
 
-    def __init__(self, resolution: int, n_up: int, z_dim: int = 100, width: int = 64,
-                 cond_dim: int = 0):
+    def __init__(
+        self, resolution: int, n_up: int, z_dim: int = 100, width: int = 64, cond_dim: int = 0
+    ):
         super().__init__()
-        base = resolution // 2 ** n_up
-        if base < 1 or base * 2 ** n_up != resolution:
+        base = resolution // 2**n_up
+        if base < 1 or base * 2**n_up != resolution:
             raise ValueError(f"resolution {resolution} is not reachable with {n_up} doublings")
         chans = channel_plan(width, n_up)
         self.z_dim, self.base, self.resolution, self.cond_dim = z_dim, base, resolution, cond_dim
@@ -53,8 +54,11 @@ class DCGANGenerator(nn.Module):
         self.project_bn = nn.BatchNorm2d(chans[0])
         layers: list[nn.Module] = []
         for c_in, c_out in zip(chans, chans[1:]):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            layers += [
+                nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
         layers += [nn.ConvTranspose2d(chans[-1], 3, 4, 2, 1), nn.Tanh()]
         self.body = nn.Sequential(*layers)
         init_weights(self)
@@ -75,12 +79,20 @@ class DCGANDiscriminator(nn.Module):
     ``dropout`` follows each activation (the report's WGAN).
     """
 
-    def __init__(self, resolution: int, n_down: int, width: int = 64, norm: str = "batch",
-                 first_norm: bool = False, dropout: float = 0.0, cond_dim: int = 0,
-                 cond_head: bool = False):
+    def __init__(
+        self,
+        resolution: int,
+        n_down: int,
+        width: int = 64,
+        norm: str = "batch",
+        first_norm: bool = False,
+        dropout: float = 0.0,
+        cond_dim: int = 0,
+        cond_head: bool = False,
+    ):
         super().__init__()
-        final = resolution // 2 ** n_down
-        if final < 1 or final * 2 ** n_down != resolution:
+        final = resolution // 2**n_down
+        if final < 1 or final * 2**n_down != resolution:
             raise ValueError(f"resolution {resolution} is not reachable with {n_down} halvings")
         chans = channel_plan(width, n_down)[::-1]
         layers: list[nn.Module] = []
@@ -101,8 +113,9 @@ class DCGANDiscriminator(nn.Module):
         self.predict = nn.Linear(chans[-1], cond_dim) if cond_dim and cond_head else None
         init_weights(self)
 
-    def scores(self, x: torch.Tensor, c: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def scores(
+        self, x: torch.Tensor, c: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(logits, condition logits (N, K) or None without a ``cond_head``) in one pass."""
         h = self.body(x)
         out = self.head(h).flatten(1).squeeze(1)
@@ -121,29 +134,43 @@ def _depth(resolution: int) -> int:
 
 def build_dcgan4(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """The classic DCGAN: 4 transposed convs (32 or 64 px)."""
-    return (DCGANGenerator(a.resolution, 4, a.z_dim, a.g_width, a.cond_dim),
-            DCGANDiscriminator(a.resolution, 4, a.d_width, cond_dim=a.cond_dim,
-                               cond_head=a.cond_head))
+    return (
+        DCGANGenerator(a.resolution, 4, a.z_dim, a.g_width, a.cond_dim),
+        DCGANDiscriminator(a.resolution, 4, a.d_width, cond_dim=a.cond_dim, cond_head=a.cond_head),
+    )
 
 
 def build_dcgan5(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """The deeper DCGAN: 5 transposed convs (64, 128 or 256 px)."""
-    return (DCGANGenerator(a.resolution, 5, a.z_dim, a.g_width, a.cond_dim),
-            DCGANDiscriminator(a.resolution, 5, a.d_width, cond_dim=a.cond_dim,
-                               cond_head=a.cond_head))
+    return (
+        DCGANGenerator(a.resolution, 5, a.z_dim, a.g_width, a.cond_dim),
+        DCGANDiscriminator(a.resolution, 5, a.d_width, cond_dim=a.cond_dim, cond_head=a.cond_head),
+    )
 
 
 def build_wgan(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """The report's WGAN: DCGAN with BN after every conv, dropout in the critic."""
     n = _depth(a.resolution)
-    return (DCGANGenerator(a.resolution, n, a.z_dim, a.g_width, a.cond_dim),
-            DCGANDiscriminator(a.resolution, n, a.d_width, first_norm=True, dropout=0.3,
-                               cond_dim=a.cond_dim, cond_head=a.cond_head))
+    return (
+        DCGANGenerator(a.resolution, n, a.z_dim, a.g_width, a.cond_dim),
+        DCGANDiscriminator(
+            a.resolution,
+            n,
+            a.d_width,
+            first_norm=True,
+            dropout=0.3,
+            cond_dim=a.cond_dim,
+            cond_head=a.cond_head,
+        ),
+    )
 
 
 def build_wgan_gp(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     """WGAN-GP (Gulrajani 2017): no BatchNorm in the critic, since the penalty is per sample."""
     n = _depth(a.resolution)
-    return (DCGANGenerator(a.resolution, n, a.z_dim, a.g_width, a.cond_dim),
-            DCGANDiscriminator(a.resolution, n, a.d_width, norm="none", cond_dim=a.cond_dim,
-                               cond_head=a.cond_head))
+    return (
+        DCGANGenerator(a.resolution, n, a.z_dim, a.g_width, a.cond_dim),
+        DCGANDiscriminator(
+            a.resolution, n, a.d_width, norm="none", cond_dim=a.cond_dim, cond_head=a.cond_head
+        ),
+    )

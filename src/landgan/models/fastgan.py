@@ -78,6 +78,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from landgan.models.dcgan import init_weights
+from landgan.models.fastgan_blocks import (
+    GLU,
+    CondModulation,
+    DownBlock,
+    SkipExcitation,
+    decoder,
+    doublings,
+    plan,
+    spectral_normed,
+    up_block,
+)
 from landgan.models.layout import MapHead, MapModulation, layout_grid, map_projection
 from landgan.models.spec import NetArgs
 
@@ -86,71 +97,6 @@ RESOLUTIONS = (64, 128, 256)
 SLE_PAIRS = {64: ((4, 32), (8, 64)), 128: ((4, 64), (8, 128)), 256: ((8, 128), (16, 256))}
 FINAL = 8  # side of D's last feature map
 PART = 16  # side of the map whose quadrants the part decoder reads
-
-
-def plan(resolution: int, width: int, side: int) -> int:
-    """Channels of a side x side map: ``width`` at R/2, doubling per halving, capped at 8x."""
-    return max(1, min(8 * width, width * resolution // (2 * side)))
-
-
-def _sizes(start: int, stop: int) -> list[int]:
-    """start, 2*start, ..., stop."""
-    return [start << i for i in range((stop // start).bit_length())]
-
-
-class GLU(nn.Module):
-    """Gated linear unit over channels: first half * sigmoid(second half)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Not F.glu: its backward hands a channels-last input an NCHW gradient, which
-        # sends the BatchNorm backward before it down a path ~5x slower on CPU.
-        a, b = x.chunk(2, 1)
-        return a * torch.sigmoid(b)
-
-
-def up_block(c_in: int, c_out: int) -> nn.Sequential:
-    """Double the side: nearest x2, conv3x3 to 2*c_out, BN, GLU (halves to c_out)."""
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                         nn.Conv2d(c_in, 2 * c_out, 3, 1, 1, bias=False),
-                         nn.BatchNorm2d(2 * c_out), GLU())
-
-
-class SkipExcitation(nn.Module):
-    """(low, high) -> high * gate(low): per-channel gates of a high-res map from a low-res one."""
-
-    def __init__(self, c_low: int, c_high: int, low: int, high: int):
-        super().__init__()
-        self.low, self.high = low, high  # the sides it joins, for inspection
-        pool = nn.AvgPool2d(low // 4) if low > 4 else nn.Identity()
-        self.net = nn.Sequential(pool, nn.Conv2d(c_low, c_high, 4, bias=False),
-                                 nn.LeakyReLU(0.1), nn.Conv2d(c_high, c_high, 1, bias=False),
-                                 nn.Sigmoid())
-
-    def gate(self, low: torch.Tensor) -> torch.Tensor:
-        """Gates (N, C_high, 1, 1) in (0, 1) from the low-res map."""
-        return self.net(low)
-
-    def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-        return high * self.gate(low)
-
-
-class CondModulation(nn.Module):
-    """Conditional BatchNorm's condition part: c -> per-channel (scale, shift) of a BN output.
-
-    Applied as ``bn(x) * (1 + scale) + shift`` on top of the BN's own affine. The linear
-    starts at zero, so a new model begins exactly as the unconditional-BN one and the
-    condition earns its influence.
-    """
-
-    def __init__(self, cond_dim: int, channels: int):
-        super().__init__()
-        self.linear = nn.Linear(cond_dim, 2 * channels)
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
-
-    def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        scale, shift = self.linear(c.to(h.dtype))[:, :, None, None].chunk(2, 1)
-        return h * (1 + scale) + shift
 
 
 class FastGANGenerator(nn.Module):
@@ -162,31 +108,43 @@ class FastGANGenerator(nn.Module):
     condition is a layout map and modulates pixel by pixel (:class:`MapModulation`).
     """
 
-    def __init__(self, resolution: int, z_dim: int = 100, width: int = 32, cond_dim: int = 0,
-                 cond_bn: bool = False, layout_elements: int = 0):
+    def __init__(
+        self,
+        resolution: int,
+        z_dim: int = 100,
+        width: int = 32,
+        cond_dim: int = 0,
+        cond_bn: bool = False,
+        layout_elements: int = 0,
+    ):
         super().__init__()
         if resolution not in SLE_PAIRS:
             raise ValueError(f"fastgan supports {RESOLUTIONS} px, not {resolution}")
         self.z_dim, self.cond_dim, self.resolution = z_dim, cond_dim, resolution
-        self.sizes = _sizes(4, resolution)
+        self.sizes = doublings(4, resolution)
         ch = {s: plan(resolution, width, s) for s in self.sizes}
         # The condition joins z before the first layer, which thus also embeds it.
         self.project = nn.Linear(z_dim + cond_dim, 2 * ch[4] * 16, bias=False)
         self.project_bn = nn.BatchNorm2d(2 * ch[4])
         self.glu = GLU()
         self.up = nn.ModuleList(up_block(ch[s // 2], ch[s]) for s in self.sizes[1:])
-        self.sle = nn.ModuleList(SkipExcitation(ch[lo], ch[hi], lo, hi)
-                                 for lo, hi in SLE_PAIRS[resolution])
+        self.sle = nn.ModuleList(
+            SkipExcitation(ch[lo], ch[hi], lo, hi) for lo, hi in SLE_PAIRS[resolution]
+        )
         self.to_rgb = nn.Sequential(nn.Conv2d(ch[resolution], 3, 3, 1, 1), nn.Tanh())
         init_weights(self)
         # Its own list beside the blocks, so that a model without it keeps the state-dict
         # keys it always had (older checkpoints load unchanged); one per BN, 4x4 first.
         # A layout map modulates where it lies (SPADE), a composition the whole image.
         grid = layout_grid(cond_dim, layout_elements) if layout_elements else 0
-        mod = (lambda n: MapModulation(layout_elements, grid, n)) if layout_elements else \
-            (lambda n: CondModulation(cond_dim, n))
-        self.cond_bn = nn.ModuleList(mod(2 * ch[s]) for s in self.sizes
-                                     ) if cond_dim and cond_bn else None
+        mod = (
+            (lambda n: MapModulation(layout_elements, grid, n))
+            if layout_elements
+            else (lambda n: CondModulation(cond_dim, n))
+        )
+        self.cond_bn = (
+            nn.ModuleList(mod(2 * ch[s]) for s in self.sizes) if cond_dim and cond_bn else None
+        )
 
     def _bn(self, i: int, h: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         return h if self.cond_bn is None else self.cond_bn[i](h, c)
@@ -208,67 +166,49 @@ class FastGANGenerator(nn.Module):
         return self.to_rgb(h)
 
 
-def spectral_normed(net: nn.Module) -> nn.Module:
-    """Spectral norm on every conv/linear weight of ``net`` (BatchNorm kept, as in FastGAN)."""
-    if isinstance(net, (nn.Conv2d, nn.Linear)):
-        return nn.utils.parametrizations.spectral_norm(net)  # in place: same module back
-    for child in net.children():
-        spectral_normed(child)
-    return net
-
-
-class DownBlock(nn.Module):
-    """Halve the side: mean of a conv4x4/2 + conv3x3 path and an avgpool + conv1x1 shortcut."""
-
-    def __init__(self, c_in: int, c_out: int):
-        super().__init__()
-        self.main = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
-            nn.LeakyReLU(0.2, inplace=True))
-        self.skip = nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(c_in, c_out, 1, bias=False),
-                                  nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, inplace=True))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.main(x) + self.skip(x)) / 2
-
-
-def decoder(c_in: int, sides: list[int], chans: dict[int, int]) -> nn.Sequential:
-    """8x8 features -> RGB at sides[-1] through up blocks; tanh output like the images."""
-    layers: list[nn.Module] = []
-    for side in sides[1:]:
-        layers.append(up_block(c_in, chans[side]))
-        c_in = chans[side]
-    return nn.Sequential(*layers, nn.Conv2d(c_in, 3, 3, 1, 1), nn.Tanh())
-
-
 class FastGANDiscriminator(nn.Module):
     """image (N, 3, R, R) [+ c] -> one logit per image; decoders for the self-supervised loss."""
 
-    def __init__(self, resolution: int, width: int = 32, cond_dim: int = 0,
-                 spectral: bool = True, cond_head: bool = False, layout_elements: int = 0):
+    def __init__(
+        self,
+        resolution: int,
+        width: int = 32,
+        cond_dim: int = 0,
+        spectral: bool = True,
+        cond_head: bool = False,
+        layout_elements: int = 0,
+    ):
         super().__init__()
         if resolution not in SLE_PAIRS:
             raise ValueError(f"fastgan supports {RESOLUTIONS} px, not {resolution}")
         self.resolution = resolution
-        sides = _sizes(FINAL, resolution // 2)[::-1]  # R/2, R/4, ..., 8
+        sides = doublings(FINAL, resolution // 2)[::-1]  # R/2, R/4, ..., 8
         ch = {s: plan(resolution, width, s) for s in sides}
-        self.stem = nn.Sequential(nn.Conv2d(3, ch[sides[0]], 4, 2, 1),
-                                  nn.LeakyReLU(0.2, inplace=True))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, ch[sides[0]], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)
+        )
         self.blocks = nn.ModuleList(DownBlock(ch[a], ch[b]) for a, b in zip(sides, sides[1:]))
         self.part_index = sides.index(PART) - 1  # the block whose output is 16x16
         c8 = ch[FINAL]
-        self.head = nn.Sequential(nn.Conv2d(c8, c8, 1, bias=False), nn.BatchNorm2d(c8),
-                                  nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(c8, 1, 4))
+        self.head = nn.Sequential(
+            nn.Conv2d(c8, c8, 1, bias=False),
+            nn.BatchNorm2d(c8),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(c8, 1, 4),
+        )
         # Projection discriminator (Miyato & Koyama 2018): logit += <embed(c), features>.
         # ``layout_elements``: a layout map is projected and predicted cell by cell.
         self.layout = layout_elements if cond_dim else 0
         self.embed = nn.Linear(self.layout or cond_dim, c8, bias=False) if cond_dim else None
         # AC-GAN-style head: the condition's logits from the same pooled features.
         self.grid = layout_grid(cond_dim, self.layout) if self.layout else 0
-        self.predict = None if not (cond_dim and cond_head) else \
-            MapHead(c8, self.layout, self.grid) if self.layout else nn.Linear(c8, cond_dim)
+        self.predict = (
+            None
+            if not (cond_dim and cond_head)
+            else MapHead(c8, self.layout, self.grid)
+            if self.layout
+            else nn.Linear(c8, cond_dim)
+        )
         # Decoders a quarter as wide as D: cheap, so the features must carry the content.
         rec = sides[::-1]  # 8, 16, ..., R/2: both decoders end at R/2
         dch = {s: max(4, ch[s] // 4) for s in rec}
@@ -307,15 +247,17 @@ class FastGANDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         return self.scores(x, c)[0]
 
-    def scores(self, x: torch.Tensor, c: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def scores(
+        self, x: torch.Tensor, c: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(logits, condition logits (N, K), a layout's (N, cells, K), or None without a
         ``cond_head``) in one pass."""
         f8 = self.features(x)[1]
         return self._logits(f8, c), self._prediction(f8)
 
-    def real_scores_and_recon_loss(self, x: torch.Tensor, c: torch.Tensor | None = None,
-                                   part: int | None = None) -> tuple[torch.Tensor, ...]:
+    def real_scores_and_recon_loss(
+        self, x: torch.Tensor, c: torch.Tensor | None = None, part: int | None = None
+    ) -> tuple[torch.Tensor, ...]:
         """(logits, condition logits or None, L1 reconstruction loss) of real images;
         ``part`` 0..3 picks the quadrant (row-major: 0 top-left, 3 bottom-right), drawn
         from the global RNG when None."""
@@ -326,14 +268,15 @@ class FastGANDiscriminator(nn.Module):
         f16, f8 = self.features(x)
         row, col = divmod(part, 2)
         half, q = PART // 2, self.resolution // 2
-        crop = f16[:, :, row * half:(row + 1) * half, col * half:(col + 1) * half]
-        quarter = x[:, :, row * q:(row + 1) * q, col * q:(col + 1) * q]
+        crop = f16[:, :, row * half : (row + 1) * half, col * half : (col + 1) * half]
+        quarter = x[:, :, row * q : (row + 1) * q, col * q : (col + 1) * q]
         rec_all, rec_part = self.decode_all(f8), self.decode_part(crop)
         side = rec_all.shape[-1]
         target_all = F.interpolate(x, size=side, mode="area")
         target_part = F.interpolate(quarter, size=side, mode="area")
-        loss = F.l1_loss(rec_all, target_all.to(rec_all.dtype)) + \
-            F.l1_loss(rec_part, target_part.to(rec_part.dtype))
+        loss = F.l1_loss(rec_all, target_all.to(rec_all.dtype)) + F.l1_loss(
+            rec_part, target_part.to(rec_part.dtype)
+        )
         return self._logits(f8, c), self._prediction(f8), loss
 
 
@@ -343,7 +286,15 @@ def build_fastgan(args: NetArgs) -> tuple[nn.Module, nn.Module]:
         raise ValueError(f"fastgan supports {RESOLUTIONS} px, not {args.resolution}")
     # A layout is read where it lies only with --cond-bn: older layout models load as trained.
     spatial = args.layout_elements if args.cond_bn else 0
-    return (FastGANGenerator(args.resolution, args.z_dim, args.g_width, args.cond_dim,
-                             args.cond_bn, spatial),
-            FastGANDiscriminator(args.resolution, args.d_width, args.cond_dim,
-                                 cond_head=args.cond_head, layout_elements=spatial))
+    return (
+        FastGANGenerator(
+            args.resolution, args.z_dim, args.g_width, args.cond_dim, args.cond_bn, spatial
+        ),
+        FastGANDiscriminator(
+            args.resolution,
+            args.d_width,
+            args.cond_dim,
+            cond_head=args.cond_head,
+            layout_elements=spatial,
+        ),
+    )

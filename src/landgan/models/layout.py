@@ -82,8 +82,12 @@ def mean_composition(conditions, elements: int):
     return conditions.reshape(len(conditions), -1, elements).mean(1)
 
 
-def fit_layout(cells: torch.Tensor, fractions: torch.Tensor,
-               iterations: int = FIT_ITERATIONS, floor: float = FIT_FLOOR) -> torch.Tensor:
+def fit_layout(
+    cells: torch.Tensor,
+    fractions: torch.Tensor,
+    iterations: int = FIT_ITERATIONS,
+    floor: float = FIT_FLOOR,
+) -> torch.Tensor:
     """Maps (N, C, K) rescaled so that their mean over the C cells is ``fractions`` (N, K)
     and every cell still sums to 1 (iterative proportional fitting). An element the
     request leaves at 0 disappears from every cell."""
@@ -106,8 +110,15 @@ class LayoutGenerator(nn.Module):
     each occurs in the training photos (uniform when not given).
     """
 
-    def __init__(self, G: nn.Module, bank: torch.Tensor, elements: int,
-                 weights: torch.Tensor | None = None, choices: int = CHOICES, pool: int = POOL):
+    def __init__(
+        self,
+        G: nn.Module,
+        bank: torch.Tensor,
+        elements: int,
+        weights: torch.Tensor | None = None,
+        choices: int = CHOICES,
+        pool: int = POOL,
+    ):
         super().__init__()
         if bank is None or len(bank) == 0:
             raise ValueError("a layout model needs its set of maps (the condition bank)")
@@ -165,8 +176,9 @@ def draw_maps(bank: torch.Tensor, weights: torch.Tensor, n: int, seed: int) -> t
     return bank[pick.to(bank.device)]
 
 
-def cover_bank(maps: torch.Tensor, size: int = BANK_SIZE, seed: int = 0
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def cover_bank(
+    maps: torch.Tensor, size: int = BANK_SIZE, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(bank (M, C * K), weights (M,)): ``size`` real training maps chosen to cover
     ``maps`` (N, C * K), and the share of the training maps each one stands for.
 
@@ -205,7 +217,7 @@ def unflatten_map(c: torch.Tensor, elements: int, grid: int) -> torch.Tensor:
 class MapModulation(nn.Module):
     """SPADE-style conditional BatchNorm: the layout map, bilinearly upsampled to the
     block's size, gives a per-pixel (scale, shift) through one 3x3 conv. Zero at the start,
-    like :class:`~landgan.models.fastgan.CondModulation`, so the map earns its influence."""
+    like :class:`~landgan.models.fastgan_blocks.CondModulation`, so the map earns its influence."""
 
     def __init__(self, elements: int, grid: int, channels: int):
         super().__init__()
@@ -236,8 +248,9 @@ class MapHead(nn.Module):
         return cells.flatten(2).transpose(1, 2)
 
 
-def map_projection(embed: nn.Module, f: torch.Tensor, c: torch.Tensor, elements: int,
-                   grid: int) -> torch.Tensor:
+def map_projection(
+    embed: nn.Module, f: torch.Tensor, c: torch.Tensor, elements: int, grid: int
+) -> torch.Tensor:
     """Projection discriminator's term cell by cell: the mean over cells of
     <embed(cell's fractions), features pooled to that cell>, one value per image."""
     m = unflatten_map(c.to(f.dtype), elements, grid)

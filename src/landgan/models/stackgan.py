@@ -48,8 +48,12 @@ def _up_block(c_in: int, c_out: int) -> nn.Sequential:
 
     Upsample-then-conv, rather than a transposed conv, avoids checkerboard artefacts.
     """
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), _conv3(c_in, c_out),
-                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        _conv3(c_in, c_out),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
 
 
 class ResidualBlock(nn.Module):
@@ -57,9 +61,13 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        self.body = nn.Sequential(_conv3(channels, channels), nn.BatchNorm2d(channels),
-                                  nn.ReLU(inplace=True), _conv3(channels, channels),
-                                  nn.BatchNorm2d(channels))
+        self.body = nn.Sequential(
+            _conv3(channels, channels),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+            _conv3(channels, channels),
+            nn.BatchNorm2d(channels),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(x + self.body(x))
@@ -71,19 +79,24 @@ class Stage2Generator(nn.Module):
     def __init__(self, resolution: int, z_dim: int, width: int):
         super().__init__()
         n_up = (resolution // ENCODED).bit_length() - 1
-        if ENCODED * 2 ** n_up != resolution:
+        if ENCODED * 2**n_up != resolution:
             raise ValueError(f"resolution {resolution} is not 16 * 2**k")
-        core = width * 2 ** n_up  # halves at every upsample, ending at ``width``
+        core = width * 2**n_up  # halves at every upsample, ending at ``width``
         self.encode = nn.Sequential(
-            _conv3(3, core // 4, bias=True), nn.ReLU(inplace=True),
-            nn.Conv2d(core // 4, core // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(core // 2),
+            _conv3(3, core // 4, bias=True),
             nn.ReLU(inplace=True),
-            nn.Conv2d(core // 2, core, 4, 2, 1, bias=False), nn.BatchNorm2d(core),
-            nn.ReLU(inplace=True))
+            nn.Conv2d(core // 4, core // 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(core // 2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(core // 2, core, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(core),
+            nn.ReLU(inplace=True),
+        )
         # Stands in for the paper's conditioning code (also core/4 = 128 channels there).
         self.project = nn.Linear(z_dim, core // 4)
-        self.join = nn.Sequential(_conv3(core + core // 4, core), nn.BatchNorm2d(core),
-                                  nn.ReLU(inplace=True))
+        self.join = nn.Sequential(
+            _conv3(core + core // 4, core), nn.BatchNorm2d(core), nn.ReLU(inplace=True)
+        )
         self.residual = nn.Sequential(*(ResidualBlock(core) for _ in range(N_RESIDUAL)))
         self.upsample = nn.Sequential(*(_up_block(core >> i, core >> (i + 1)) for i in range(n_up)))
         self.to_rgb = nn.Sequential(_conv3(width, 3, bias=True), nn.Tanh())
@@ -140,12 +153,16 @@ def check_stage1_config(stage1: dict, z_dim: int, where: str) -> None:
     """UserError unless the stage-I run at ``where`` (its config dict) makes 64 px images
     from a z of length ``z_dim``."""
     if stage1["resolution"] != STAGE1_RESOLUTION:
-        raise UserError(f"--stage1 {where} generates {stage1['resolution']} px images; stage II "
-                        f"refines a {STAGE1_RESOLUTION} px generator (train one with "
-                        f"--resolution {STAGE1_RESOLUTION}, e.g. --model dcgan4)")
+        raise UserError(
+            f"--stage1 {where} generates {stage1['resolution']} px images; stage II "
+            f"refines a {STAGE1_RESOLUTION} px generator (train one with "
+            f"--resolution {STAGE1_RESOLUTION}, e.g. --model dcgan4)"
+        )
     if stage1["z_dim"] != z_dim:
-        raise UserError(f"--stage1 {where} uses z_dim {stage1['z_dim']} but --z-dim is {z_dim}; "
-                        f"both stages read the same z: pass --z-dim {stage1['z_dim']}")
+        raise UserError(
+            f"--stage1 {where} uses z_dim {stage1['z_dim']} but --z-dim is {z_dim}; "
+            f"both stages read the same z: pass --z-dim {stage1['z_dim']}"
+        )
 
 
 def stage1_config_of(state_dict: dict) -> dict | None:
@@ -164,8 +181,14 @@ def build_stackgan(a: NetArgs) -> tuple[nn.Module, nn.Module]:
     stage1, stage1_config = a.stage1, a.stage1_config
     if stage1 is None:
         stage1 = DCGANGenerator(STAGE1_RESOLUTION, 4, a.z_dim, a.g_width)
-        stage1_config = {"model": "dcgan4", "resolution": STAGE1_RESOLUTION, "z_dim": a.z_dim,
-                         "g_width": a.g_width}
+        stage1_config = {
+            "model": "dcgan4",
+            "resolution": STAGE1_RESOLUTION,
+            "z_dim": a.z_dim,
+            "g_width": a.g_width,
+        }
     stage2 = Stage2Generator(a.resolution, a.z_dim, a.g_width)
-    return (StackedGenerator(stage1, stage2, stage1_config),
-            DCGANDiscriminator(a.resolution, 5, a.d_width))
+    return (
+        StackedGenerator(stage1, stage2, stage1_config),
+        DCGANDiscriminator(a.resolution, 5, a.d_width),
+    )

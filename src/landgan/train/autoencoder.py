@@ -76,8 +76,11 @@ class AETrainer(Trainer):
         recon = self.decoder(mu + (0.5 * logvar).exp() * eps)
         nll = (recon - real).pow(2).flatten(1).sum(1) / (2 * PIXEL_VAR)
         kl = kl_divergence(mu, logvar)
-        return (nll + kl).mean(), recon, {"loss/kl": kl.detach().mean(),
-                                          "loss/nelbo": (nll + kl).detach().mean()}
+        return (
+            (nll + kl).mean(),
+            recon,
+            {"loss/kl": kl.detach().mean(), "loss/nelbo": (nll + kl).detach().mean()},
+        )
 
     def _ae_loss(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """(objective, reconstruction, stats): the mean squared error; records the codes."""
@@ -124,8 +127,11 @@ class AETrainer(Trainer):
         """Everything resuming needs; G and G_ema carry a freshly fitted latent Gaussian."""
         self.fit_latents()
         return {
-            "models": {"G": self.G.state_dict(), "E": self.E.state_dict(),
-                       "G_ema": self.G_ema.state_dict()},
+            "models": {
+                "G": self.G.state_dict(),
+                "E": self.E.state_dict(),
+                "G_ema": self.G_ema.state_dict(),
+            },
             "optims": {"AE": self.opt.state_dict()},
             "codes": self.codes.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "z": self.zgen.get_state()},

@@ -20,8 +20,15 @@ import torch
 class AdaptiveBalancer:
     """Decides how many D updates each step gets and scales D's learning rate."""
 
-    def __init__(self, threshold_mode: str = "zero", high: float = 0.9, low: float = 0.6,
-                 smoothing: float = 0.9, max_skip: int = 3, min_lr_scale: float = 0.25):
+    def __init__(
+        self,
+        threshold_mode: str = "zero",
+        high: float = 0.9,
+        low: float = 0.6,
+        smoothing: float = 0.9,
+        max_skip: int = 3,
+        min_lr_scale: float = 0.25,
+    ):
         self.mode, self.high, self.low, self.smoothing = threshold_mode, high, low, smoothing
         self.max_skip, self.min_lr_scale = max_skip, min_lr_scale
         self.acc_real, self.acc_fake = 0.5, 0.5
@@ -55,8 +62,12 @@ class AdaptiveBalancer:
         return base
 
     def state_dict(self) -> dict:
-        return {"acc_real": self.acc_real, "acc_fake": self.acc_fake,
-                "skipped": self.skipped, "lr_scale": self.lr_scale}
+        return {
+            "acc_real": self.acc_real,
+            "acc_fake": self.acc_fake,
+            "skipped": self.skipped,
+            "lr_scale": self.lr_scale,
+        }
 
     def load_state_dict(self, d: dict) -> None:
         self.acc_real, self.acc_fake = float(d["acc_real"]), float(d["acc_fake"])

@@ -68,8 +68,7 @@ class Trainer(ABC):
         """Batch index -> condition vectors (N, K) of that real batch (conditional runs)."""
         self.cond_source = source
 
-    def setup(self, cfg, device: torch.device, dist: Distributed | None,
-              **net_extra) -> nn.Module:
+    def setup(self, cfg, device: torch.device, dist: Distributed | None, **net_extra) -> nn.Module:
         """The shared construction; sets G and G_ema; returns the second network
         (D or the encoder) on ``device``.
 
@@ -105,7 +104,7 @@ class Trainer(ABC):
         """
         rank, world = self.dist.rank, self.dist.world
         z = torch.randn(n * world, *shape, generator=self.zgen)
-        return z[rank * n:(rank + 1) * n].to(self.device)
+        return z[rank * n : (rank + 1) * n].to(self.device)
 
     def _next_real(self, source: Batch) -> torch.Tensor:
         real = source(self.batches)
@@ -124,8 +123,9 @@ class Trainer(ABC):
             b_ema.copy_(b)
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, ema: bool = True,
-                 c: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(
+        self, z: torch.Tensor, ema: bool = True, c: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Images in [-1, 1] for latents ``z`` (and conditions ``c``) from G_ema or G."""
         net = self.G_ema if ema else self.G
         was_training = net.training

@@ -14,17 +14,23 @@ def load_training_data(cfg) -> ImageDataset:
     """The dataset named by ``cfg.data``, checked against ``cfg.resolution``."""
     if cfg.data == "synthetic":
         if cfg.synthetic_count < cfg.batch_size:  # before seconds of rendering
-            raise UserError(f"--synthetic-count {cfg.synthetic_count} is fewer images than the "
-                            f"batch size {cfg.batch_size}; pass a smaller --batch-size")
+            raise UserError(
+                f"--synthetic-count {cfg.synthetic_count} is fewer images than the "
+                f"batch size {cfg.batch_size}; pass a smaller --batch-size"
+            )
         return make_synthetic_dataset(cfg.synthetic_count, cfg.resolution, seed=cfg.seed)
     ds = open_dataset(cfg.data)
     if ds.resolution != cfg.resolution:
-        raise UserError(f"dataset {cfg.data} holds {ds.resolution} px images but --resolution is "
-                        f"{cfg.resolution}; pass --resolution {ds.resolution} or prepare the data "
-                        f"at {cfg.resolution} px")
+        raise UserError(
+            f"dataset {cfg.data} holds {ds.resolution} px images but --resolution is "
+            f"{cfg.resolution}; pass --resolution {ds.resolution} or prepare the data "
+            f"at {cfg.resolution} px"
+        )
     if len(ds) < cfg.batch_size:
-        raise UserError(f"dataset {cfg.data} has {len(ds)} images, fewer than the batch size "
-                        f"{cfg.batch_size}; pass a smaller --batch-size")
+        raise UserError(
+            f"dataset {cfg.data} has {len(ds)} images, fewer than the batch size "
+            f"{cfg.batch_size}; pass a smaller --batch-size"
+        )
     return ds
 
 
@@ -53,12 +59,12 @@ class StepSampler:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._perm = torch.randperm(self.n, generator=g).numpy()
             self._epoch = epoch
-        idx = np.sort(self._perm[k * self.batch:(k + 1) * self.batch])
+        idx = np.sort(self._perm[k * self.batch : (k + 1) * self.batch])
         # With several processes, each takes its own slice of the global batch. Slicing
         # after sorting gives rank r the rows a single process has at the same positions,
         # which is what pairs them with the same latents (drawn globally, then sliced).
         share = len(idx) // self.world
-        return idx[self.rank * share:(self.rank + 1) * share]
+        return idx[self.rank * share : (self.rank + 1) * share]
 
 
 def fetch(ds: ImageDataset, idx: np.ndarray) -> torch.Tensor:

@@ -61,9 +61,11 @@ class Distributed:
     def check_batch(self, batch_size: int) -> None:
         """``--batch-size`` is global: each process must get an equal, non-empty share."""
         if batch_size % self.world:
-            raise UserError(f"--batch-size {batch_size} is the global batch and must be divisible "
-                            f"by the {self.world} processes; use e.g. "
-                            f"{max(1, batch_size // self.world) * self.world}")
+            raise UserError(
+                f"--batch-size {batch_size} is the global batch and must be divisible "
+                f"by the {self.world} processes; use e.g. "
+                f"{max(1, batch_size // self.world) * self.world}"
+            )
 
     def sync_batchnorm(self, net: nn.Module) -> nn.Module:
         """``net`` with global-batch BatchNorm when several processes share a batch."""
@@ -106,8 +108,12 @@ class Distributed:
         if self.world == 1 or not stats:
             return stats
         keys = sorted(stats)
-        t = torch.stack([torch.as_tensor(stats[k], dtype=torch.float32).reshape(())
-                         .to(self.device) for k in keys])
+        t = torch.stack(
+            [
+                torch.as_tensor(stats[k], dtype=torch.float32).reshape(()).to(self.device)
+                for k in keys
+            ]
+        )
         dist.all_reduce(t)
         return dict(zip(keys, (t / self.world).cpu().unbind()))
 
@@ -128,7 +134,7 @@ class Distributed:
         its own index and all padding after the ``total``-th row.
         """
         padded = t.new_zeros((-(-total // self.world), *t.shape[1:]))
-        padded[:len(t)] = t
+        padded[: len(t)] = t
         return self.gather_rows(padded)[:total]
 
     def share(self, total: int) -> slice:
@@ -192,11 +198,15 @@ def _device_for_rank(device: torch.device, local_rank: int) -> torch.device:
     if device.type != "cuda":
         raise UserError(f"--device {device}: training with torchrun supports cpu and cuda")
     if device.index is not None:
-        raise UserError(f"--device {device}: with torchrun pass --device cuda; each process "
-                        "takes the GPU of its LOCAL_RANK")
+        raise UserError(
+            f"--device {device}: with torchrun pass --device cuda; each process "
+            "takes the GPU of its LOCAL_RANK"
+        )
     if local_rank >= torch.cuda.device_count():
-        raise UserError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPUs "
-                        "here; give torchrun --nproc_per_node at most the number of GPUs")
+        raise UserError(
+            f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPUs "
+            "here; give torchrun --nproc_per_node at most the number of GPUs"
+        )
     return torch.device("cuda", local_rank)
 
 
@@ -226,8 +236,11 @@ def distributed_session(device: torch.device) -> Iterator[tuple[Distributed, tor
     elif device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     try:
-        handle = Distributed(dist.get_rank(), dist.get_world_size(),
-                             device if dist.get_backend() == "nccl" else torch.device("cpu"))
+        handle = Distributed(
+            dist.get_rank(),
+            dist.get_world_size(),
+            device if dist.get_backend() == "nccl" else torch.device("cpu"),
+        )
         yield handle, device
         if owned:  # gloo aborts a process whose peer closes its sockets mid-message: meet first
             dist.barrier()

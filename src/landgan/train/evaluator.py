@@ -38,8 +38,7 @@ class TrainingEvaluator:
         self.real = None
         if self.dist.is_main:  # only the scorer needs them, and only it may write the cache
             n_real = min(len(data), max(cfg.eval_n, 2000))
-            self.real, _ = image_source_features(data.images, self.extractor, n_real,
-                                                 seed=cfg.seed)
+            self.real, _ = image_source_features(data.images, self.extractor, n_real, seed=cfg.seed)
         self.conds = None
         if cfg.conditional:  # the conditions `landgan evaluate` draws from the checkpoint
             conds = torch.from_numpy(condition_matrix(data)[0])
@@ -54,8 +53,9 @@ class TrainingEvaluator:
         whole run (a fair comparison between evaluations)."""
         g = torch.Generator().manual_seed(self.cfg.seed + 3)
         n = self.cfg.eval_n
-        z = torch.cat([torch.randn(min(64, n - s), self.cfg.z_dim, generator=g)
-                       for s in range(0, n, 64)])
+        z = torch.cat(
+            [torch.randn(min(64, n - s), self.cfg.z_dim, generator=g) for s in range(0, n, 64)]
+        )
         idx = range(n)[part or slice(None)]
         out = [np.zeros((0, self.cfg.resolution, self.cfg.resolution, 3), np.uint8)]
         for s in range(idx.start, idx.stop, 64):
@@ -86,8 +86,9 @@ class TrainingEvaluator:
             scores, improved = self._score(fake, trainer, run_dir, writer, t0)
         return scores, self.dist.broadcast(improved)
 
-    def _score(self, fake: np.ndarray, trainer, run_dir: Path, writer,
-               t0: float) -> tuple[dict, bool]:
+    def _score(
+        self, fake: np.ndarray, trainer, run_dir: Path, writer, t0: float
+    ) -> tuple[dict, bool]:
         """Scores against the real features, logged; and whether they are the best yet."""
         metrics = ("kid",) if self.cfg.eval_metric == "kid" else ("kid", "fid")
         scores = score_features(self.real, fake, metrics, seed=self.cfg.seed)
@@ -95,8 +96,13 @@ class TrainingEvaluator:
         improved = value < self.best
         if improved:
             self.best, self.best_step = value, trainer.step
-        record = {"step": trainer.step, "kimg": trainer.nimg / 1000, **scores,
-                  "seconds": round(time.perf_counter() - t0, 1), "best": improved}
+        record = {
+            "step": trainer.step,
+            "kimg": trainer.nimg / 1000,
+            **scores,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "best": improved,
+        }
         for k in ("kid_mean", "fid"):
             if k in scores:
                 writer.add_scalar(f"metrics/{k}", scores[k], trainer.step)

@@ -43,8 +43,7 @@ def make_optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
 class GANTrainer(Trainer):
     """Owns G, D, G_ema, both optimisers and the latent RNG; knows one training step."""
 
-    def __init__(self, cfg, device: torch.device, dist: Distributed | None = None,
-                 **net_extra):
+    def __init__(self, cfg, device: torch.device, dist: Distributed | None = None, **net_extra):
         self.D = self.setup(cfg, device, dist, **net_extra)
         # Compiled views share parameters with G and D, whose state_dicts stay plain.
         self.G_fwd = torch.compile(self.G) if cfg.compile else self.G
@@ -74,8 +73,9 @@ class GANTrainer(Trainer):
         return () if self.cond_source is None else (self.c,)
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp or torch.float32,
-                              enabled=self.amp is not None)
+        return torch.autocast(
+            self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None
+        )
 
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.cfg.diffaug) if self.cfg.diffaug else x
@@ -85,20 +85,25 @@ class GANTrainer(Trainer):
         if cfg.gp > 0:
             eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
             mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
-            (grad,) = torch.autograd.grad(self.D(self._d_input(mix), *self._c()).sum(), mix,
-                                          create_graph=True)
+            (grad,) = torch.autograd.grad(
+                self.D(self._d_input(mix), *self._c()).sum(), mix, create_graph=True
+            )
             out["gp"] = cfg.gp * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
         if cfg.r1 > 0 and self.d_updates % cfg.r1_every == 0:
             x = real.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(self.D(self._d_input(x), *self._c()).sum(), x,
-                                          create_graph=True)
+            (grad,) = torch.autograd.grad(
+                self.D(self._d_input(x), *self._c()).sum(), x, create_graph=True
+            )
             out["r1"] = cfg.r1 / 2 * cfg.r1_every * grad.flatten(1).pow(2).sum(1).mean()
         return out
 
     def _predicts(self) -> bool:
         """Whether D's condition head is trained (``cond_aux`` > 0 in a conditional run)."""
-        return (self.cfg.cond_aux > 0 and self.cond_source is not None
-                and getattr(self.D, "predict", None) is not None)
+        return (
+            self.cfg.cond_aux > 0
+            and self.cond_source is not None
+            and getattr(self.D, "predict", None) is not None
+        )
 
     def _cond_loss(self, prediction: torch.Tensor) -> dict[str, torch.Tensor]:
         """D's condition prediction against the batch's conditions, weighted."""
@@ -155,10 +160,15 @@ class GANTrainer(Trainer):
                 for p in self.D.parameters():
                     p.clamp_(-self.cfg.clip, self.cfg.clip)
         if self.balancer:  # every process must reach the same decisions: judge the global batch
-            self.balancer.observe(self.dist.gather_rows(d_real.detach()),
-                                  self.dist.gather_rows(d_fake.detach()))
-        return {"loss/d": loss.detach(), "d/real": d_real.detach().mean(),
-                "d/fake": d_fake.detach().mean(), **{"loss/" + k: v.detach() for k, v in pens.items()}}
+            self.balancer.observe(
+                self.dist.gather_rows(d_real.detach()), self.dist.gather_rows(d_fake.detach())
+            )
+        return {
+            "loss/d": loss.detach(),
+            "d/real": d_real.detach().mean(),
+            "d/fake": d_fake.detach().mean(),
+            **{"loss/" + k: v.detach() for k, v in pens.items()},
+        }
 
     def train_step(self, source: Batch) -> dict[str, torch.Tensor]:
         """D update(s) on fresh real batches from ``source``, then one G update."""
@@ -198,24 +208,38 @@ class GANTrainer(Trainer):
         self.D.requires_grad_(True)
         if self.balancer:
             self.balancer.observe(None, self.dist.gather_rows(g_out.detach()))
-            stats.update({"balance/accuracy": torch.tensor(self.balancer.accuracy),
-                          "balance/d_updates": torch.tensor(float(n_d)),
-                          "balance/lr_d_scale": torch.tensor(self.balancer.lr_scale)})
+            stats.update(
+                {
+                    "balance/accuracy": torch.tensor(self.balancer.accuracy),
+                    "balance/d_updates": torch.tensor(float(n_d)),
+                    "balance/lr_d_scale": torch.tensor(self.balancer.lr_scale),
+                }
+            )
         self.step += 1
         n = fake.shape[0] * self.dist.world  # images of the global batch
         self.nimg += n
         self.update_ema(n)
-        return {**stats, "loss/g": loss_g.detach(),
-                **{"loss/g_" + k: v.detach() for k, v in g_extra.items()}}
+        return {
+            **stats,
+            "loss/g": loss_g.detach(),
+            **{"loss/g_" + k: v.detach() for k, v in g_extra.items()},
+        }
 
     def state_dict(self) -> dict:
         return {
-            "models": {"G": self.G.state_dict(), "D": self.D.state_dict(),
-                       "G_ema": self.G_ema.state_dict()},
+            "models": {
+                "G": self.G.state_dict(),
+                "D": self.D.state_dict(),
+                "G_ema": self.G_ema.state_dict(),
+            },
             "optims": {"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
             "rng": {"torch": torch.get_rng_state(), "z": self.zgen.get_state()},
-            "counters": {"step": self.step, "nimg": self.nimg, "batches": self.batches,
-                         "d_updates": self.d_updates},
+            "counters": {
+                "step": self.step,
+                "nimg": self.nimg,
+                "batches": self.batches,
+                "d_updates": self.d_updates,
+            },
             "balancer": self.balancer.state_dict() if self.balancer else {},
             "scalers": {"D": self.scaler_d.state_dict(), "G": self.scaler_g.state_dict()},
             "step": self.step,
@@ -232,7 +256,11 @@ class GANTrainer(Trainer):
         self.zgen.set_state(state["rng"]["z"])
         c = state["counters"]
         self.step, self.nimg, self.batches, self.d_updates = (
-            int(c["step"]), int(c["nimg"]), int(c["batches"]), int(c["d_updates"]))
+            int(c["step"]),
+            int(c["nimg"]),
+            int(c["batches"]),
+            int(c["d_updates"]),
+        )
         if self.balancer:
             self.balancer.load_state_dict(state["balancer"])
         if state.get("scalers", {}).get("D"):

@@ -47,26 +47,32 @@ class DivergenceGuard:
     def check(self, stats: dict) -> bool:
         """True if the step was sound; False after rolling back."""
         losses_ok = all(math.isfinite(float(v)) for v in stats.values())
-        if self.agree(losses_ok and all(_finite_params(n) for n in self.trainer.networks().values())):
+        if self.agree(
+            losses_ok and all(_finite_params(n) for n in self.trainer.networks().values())
+        ):
             if self.trainer.step % self.cfg.log_every == 0:
                 self._snapshot()
             return True
         self.failures += 1
         bad_step = self.trainer.step
         if self.failures >= MAX_DIVERGENCES:
-            raise UserError(f"training diverged {self.failures} times (non-finite loss or "
-                            f"weights, last at step {bad_step}) even after lowering the learning "
-                            f"rates to lr_g={self.cfg.lr_g:g}, lr_d={self.cfg.lr_d:g}; stopped. "
-                            "Resume from the last checkpoint with smaller learning rates")
+            raise UserError(
+                f"training diverged {self.failures} times (non-finite loss or "
+                f"weights, last at step {bad_step}) even after lowering the learning "
+                f"rates to lr_g={self.cfg.lr_g:g}, lr_d={self.cfg.lr_d:g}; stopped. "
+                "Resume from the last checkpoint with smaller learning rates"
+            )
         self.trainer.load_state_dict(self.good)
         self.cfg.lr_g *= LR_FACTOR
         self.cfg.lr_d *= LR_FACTOR
         for opt, lr_field in self.trainer.optimizers().values():
             for group in opt.param_groups:
                 group["lr"] = getattr(self.cfg, lr_field)
-        self.log(f"step {bad_step}: non-finite loss or weights; rolled back to step "
-                 f"{self.good_step} and lowered the learning rates to lr_g={self.cfg.lr_g:g}, "
-                 f"lr_d={self.cfg.lr_d:g} ({self.failures}/{MAX_DIVERGENCES - 1} retries used)")
+        self.log(
+            f"step {bad_step}: non-finite loss or weights; rolled back to step "
+            f"{self.good_step} and lowered the learning rates to lr_g={self.cfg.lr_g:g}, "
+            f"lr_d={self.cfg.lr_d:g} ({self.failures}/{MAX_DIVERGENCES - 1} retries used)"
+        )
         return False
 
 

@@ -20,8 +20,15 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from landgan.checkpoint import (checkpoint_path, load_latest, new_run_dir, prune_checkpoints,
-                                remove_stale_temporaries, run_dir_of, save_checkpoint)
+from landgan.checkpoint import (
+    checkpoint_path,
+    load_latest,
+    new_run_dir,
+    prune_checkpoints,
+    remove_stale_temporaries,
+    run_dir_of,
+    save_checkpoint,
+)
 from landgan.config import TrainConfig, check_size
 from landgan.data.dataset import condition_matrix
 from landgan.device import resolve_device
@@ -35,10 +42,25 @@ from landgan.train.data import StepSampler, fetch, load_training_data
 from landgan.train.distributed import Distributed, distributed_session
 from landgan.train.evaluator import TrainingEvaluator
 from landgan.train.guard import DivergenceGuard, GracefulStop
+from landgan.train.logs import Meter, NoWriter, RunLog
 
 # Fields a resumed run may change; anything else would make it a different run.
-RESUME_OVERRIDES = {"out", "steps", "minutes", "sample_every", "ckpt_every", "log_every", "device", "keep",
-                    "eval_every", "eval_n", "eval_metric", "amp", "channels_last", "compile"}
+RESUME_OVERRIDES = {
+    "out",
+    "steps",
+    "minutes",
+    "sample_every",
+    "ckpt_every",
+    "log_every",
+    "device",
+    "keep",
+    "eval_every",
+    "eval_n",
+    "eval_metric",
+    "amp",
+    "channels_last",
+    "compile",
+}
 GRID_SIZE = 64
 
 
@@ -49,31 +71,19 @@ def resume_config(saved: dict, overrides: dict) -> TrainConfig:
         if k in RESUME_OVERRIDES:
             setattr(cfg, k, v)
         elif getattr(cfg, k) != v:
-            raise UserError(f"--{k.replace('_', '-')} cannot change when resuming "
-                            f"(the run has {getattr(cfg, k)!r}); start a new run instead")
+            raise UserError(
+                f"--{k.replace('_', '-')} cannot change when resuming "
+                f"(the run has {getattr(cfg, k)!r}); start a new run instead"
+            )
     return cfg.validated()
 
 
-class RunLog:
-    """Appends lines to ``log.txt`` and echoes them without breaking the progress bar.
-
-    Disabled (``enabled=False``) in every process but rank 0.
-    """
-
-    def __init__(self, run_dir: Path, echo: bool = True, enabled: bool = True):
-        self.path, self.echo, self.enabled = run_dir / "log.txt", echo, enabled
-
-    def __call__(self, msg: str) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a") as f:
-            f.write(msg + "\n")
-        if self.echo:
-            tqdm.write(msg)
-
-
-def train(cfg: TrainConfig, resume: str | None = None, overrides: dict | None = None,
-          progress: bool = True) -> Path:
+def train(
+    cfg: TrainConfig,
+    resume: str | None = None,
+    overrides: dict | None = None,
+    progress: bool = True,
+) -> Path:
     """Train per ``cfg`` (or continue ``resume``); return the run folder.
 
     Launched by ``torchrun``, each process calls this and they train one model together.
@@ -88,8 +98,14 @@ def train(cfg: TrainConfig, resume: str | None = None, overrides: dict | None = 
         return _train(cfg, device, dist, ckpt, state, progress)
 
 
-def _train(cfg: TrainConfig, device: torch.device, dist: Distributed, ckpt: Path | None,
-           state: dict | None, progress: bool) -> Path:
+def _train(
+    cfg: TrainConfig,
+    device: torch.device,
+    dist: Distributed,
+    ckpt: Path | None,
+    state: dict | None,
+    progress: bool,
+) -> Path:
     """:func:`train` inside the (possibly single-process) process group."""
     data, trainer, evaluator = _prepare(cfg, device, dist, ckpt, state)
     run_dir = run_dir_of(ckpt) if state is not None else None
@@ -105,9 +121,11 @@ def _train(cfg: TrainConfig, device: torch.device, dist: Distributed, ckpt: Path
         if dist.is_main:
             (run_dir / "config.json").write_text(cfg.to_json())
         processes = f" x {dist.world} processes" if dist.world > 1 else ""
-        log(("resuming from " + str(ckpt) + "\n" if state else "") +
-            f"run folder: {run_dir}\ndevice: {device}{processes}\n"
-            f"data: {data.name} ({len(data)} images)\nconfig:\n{cfg.to_json()}")
+        log(
+            ("resuming from " + str(ckpt) + "\n" if state else "")
+            + f"run folder: {run_dir}\ndevice: {device}{processes}\n"
+            f"data: {data.name} ({len(data)} images)\nconfig:\n{cfg.to_json()}"
+        )
         session = _Session(cfg, trainer, data, run_dir, log, evaluator, dist)
     except BaseException as e:
         # Failing before the first step leaves nothing worth keeping: no empty run folder.
@@ -120,20 +138,25 @@ def _train(cfg: TrainConfig, device: torch.device, dist: Distributed, ckpt: Path
         with GracefulStop() as stop:
             session.run(progress, stop)
     except OSError as e:  # a full disk or a vanished folder while writing logs or samples
-        raise UserError(f"cannot write {e.filename or run_dir}: {e.strerror or e}; the run "
-                        f"stopped at step {trainer.step} and its checkpoints are intact") from None
+        raise UserError(
+            f"cannot write {e.filename or run_dir}: {e.strerror or e}; the run "
+            f"stopped at step {trainer.step} and its checkpoints are intact"
+        ) from None
     return run_dir
 
 
-def _prepare(cfg: TrainConfig, device: torch.device, dist: Distributed, ckpt: Path | None,
-             state: dict | None):
+def _prepare(
+    cfg: TrainConfig, device: torch.device, dist: Distributed, ckpt: Path | None, state: dict | None
+):
     """(data, trainer, evaluator), every check passed: runs before the run folder exists."""
     data = load_training_data(cfg)
     if cfg.conditional:
         names = ",".join(condition_matrix(data)[1])
         if cfg.conditions and cfg.conditions != names:
-            raise UserError(f"the run was trained with conditions {cfg.conditions!r}, but the data "
-                            f"now has {names!r}")
+            raise UserError(
+                f"the run was trained with conditions {cfg.conditions!r}, but the data "
+                f"now has {names!r}"
+            )
         cfg.conditions = names
         check_size(cfg)  # the number of conditions is known only now
     trainer = get_trainer(get_model(cfg.model).trainer)(cfg, device, dist)
@@ -147,42 +170,10 @@ def _prepare(cfg: TrainConfig, device: torch.device, dist: Distributed, ckpt: Pa
             # torch's first line only says "Error(s) in loading state_dict"; the next names
             # the weight that does not fit.
             why = " ".join(" ".join(str(e).split("\n")[:2]).split())[:240] or type(e).__name__
-            raise UserError(f"checkpoint {ckpt} does not fit its own config "
-                            f"(model {cfg.model}): {why}") from None
+            raise UserError(
+                f"checkpoint {ckpt} does not fit its own config (model {cfg.model}): {why}"
+            ) from None
     return data, trainer, evaluator
-
-
-class _Meter:
-    """Images/s between log points, and the log line itself."""
-
-    def __init__(self, cfg, run_dir: Path, writer, bar, step: int):
-        self.cfg, self.path, self.writer, self.bar = cfg, run_dir / "log.txt", writer, bar
-        self.t, self.step = time.perf_counter(), step
-
-    def log(self, step: int, stats: dict) -> None:
-        now = time.perf_counter()
-        ips = (step - self.step) * self.cfg.batch_size / max(now - self.t, 1e-9)
-        self.t, self.step = now, step
-        vals = {k: float(v) for k, v in stats.items()} | {"perf/images_per_s": ips}
-        for k, v in vals.items():
-            self.writer.add_scalar(k, v, step)
-        self.bar.set_postfix({k.split("/")[-1]: f"{vals[k]:.3f}" for k in ("loss/d", "loss/g")
-                              if k in vals} | {"ips": f"{ips:.0f}"})
-        with open(self.path, "a") as f:
-            f.write(f"step {step} " + " ".join(f"{k}={v:.4g}" for k, v in vals.items()) + "\n")
-
-
-class _NoWriter:
-    """Stands in for TensorBoard's SummaryWriter in processes that must not write."""
-
-    def add_scalar(self, *args, **kwargs) -> None:
-        pass
-
-    def add_images(self, *args, **kwargs) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class _Session:
@@ -192,15 +183,17 @@ class _Session:
         self.cfg, self.trainer, self.data, self.run_dir, self.log = cfg, trainer, data, run_dir, log
         self.evaluator, self.dist = evaluator, dist
         self.sampler = StepSampler(len(data), cfg.batch_size, cfg.seed, dist.rank, dist.world)
-        self.fixed_z = torch.randn(GRID_SIZE, cfg.z_dim,
-                                   generator=torch.Generator().manual_seed(cfg.seed + 2))
+        self.fixed_z = torch.randn(
+            GRID_SIZE, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2)
+        )
         self.saved = self.sampled = -1
         self.fixed_c = self.bank = None
         if cfg.conditional:
             conds = torch.from_numpy(condition_matrix(data)[0])
             self.bank = stored_conditions(conds, cfg.condition_names)
             trainer.set_condition_source(
-                lambda i: conds[self.sampler.indices(i)].to(trainer.device))
+                lambda i: conds[self.sampler.indices(i)].to(trainer.device)
+            )
             # The grid shows conditions spread over the whole dataset, fixed for the run.
             self.fixed_c = conds[torch.linspace(0, len(conds) - 1, GRID_SIZE).long()]
         self.guard = DivergenceGuard(cfg, trainer, log, dist)
@@ -234,8 +227,10 @@ class _Session:
         try:
             save_checkpoint(path, state)
         except OSError as e:
-            raise UserError(f"cannot write checkpoint {path}: {e.strerror or e}; the previous "
-                            "checkpoints are intact") from None
+            raise UserError(
+                f"cannot write checkpoint {path}: {e.strerror or e}; the previous "
+                "checkpoints are intact"
+            ) from None
         if regular:
             prune_checkpoints(self.run_dir, self.cfg.keep)
 
@@ -248,13 +243,15 @@ class _Session:
 
     def evaluate(self) -> None:
         scores, best = self.evaluator(self.trainer, self.run_dir, self.writer)
-        self.log(f"step {self.trainer.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()
-                                                          if isinstance(v, float))
-                 + (" (best so far: saved checkpoints/best.pt)" if best else ""))
+        self.log(
+            f"step {self.trainer.step}: "
+            + ", ".join(f"{k} {v:.4g}" for k, v in scores.items() if isinstance(v, float))
+            + (" (best so far: saved checkpoints/best.pt)" if best else "")
+        )
         if best:
             self.save(self.run_dir / "checkpoints" / "best.pt")
 
-    def after_step(self, stats: dict, meter: _Meter | None) -> None:
+    def after_step(self, stats: dict, meter: Meter | None) -> None:
         cfg, s = self.cfg, self.trainer.step
         if s % cfg.log_every == 0 or s == cfg.steps:
             stats = self.dist.mean_stats(stats)  # each process saw only its share
@@ -269,11 +266,16 @@ class _Session:
 
     def run(self, progress: bool, stop: GracefulStop) -> None:
         cfg, tr, main = self.cfg, self.trainer, self.dist.is_main
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=tr.step) if main else _NoWriter()
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=tr.step) if main else NoWriter()
         deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes else None
-        bar = tqdm(total=cfg.steps or None, initial=tr.step, disable=not (progress and main),
-                   unit="step", dynamic_ncols=True)
-        meter = _Meter(cfg, self.run_dir, self.writer, bar, tr.step) if main else None
+        bar = tqdm(
+            total=cfg.steps or None,
+            initial=tr.step,
+            disable=not (progress and main),
+            unit="step",
+            dynamic_ncols=True,
+        )
+        meter = Meter(cfg, self.run_dir, self.writer, bar, tr.step) if main else None
         try:
             while not (cfg.steps and tr.step >= cfg.steps):
                 stats = tr.train_step(self.source)
@@ -284,10 +286,13 @@ class _Session:
                 self.after_step(stats, meter)
                 # Signals and clocks are per process; all must stop at the same step.
                 stopping, out_of_time = self.dist.any_true(
-                    stop.requested is not None, bool(deadline and time.monotonic() >= deadline))
+                    stop.requested is not None, bool(deadline and time.monotonic() >= deadline)
+                )
                 if stopping:
-                    self.log(f"{stop.requested or 'a stop signal to another process'} at step "
-                             f"{tr.step}: saving a checkpoint and stopping")
+                    self.log(
+                        f"{stop.requested or 'a stop signal to another process'} at step "
+                        f"{tr.step}: saving a checkpoint and stopping"
+                    )
                     self.save()
                     raise KeyboardInterrupt
                 if out_of_time:
@@ -309,5 +314,7 @@ class _Session:
         if self.dist.is_main and self.sampled != tr.step:
             self.sample()
         self.writer.close()
-        self.log(f"done at step {tr.step}; samples in {self.run_dir / 'samples'}, "
-                 f"checkpoints in {self.run_dir / 'checkpoints'}")
+        self.log(
+            f"done at step {tr.step}; samples in {self.run_dir / 'samples'}, "
+            f"checkpoints in {self.run_dir / 'checkpoints'}"
+        )

@@ -20,11 +20,15 @@ def load_stage1(cfg) -> tuple[torch.nn.Module, dict]:
     """(stage I's EMA generator, its config dict) from ``cfg.stage1``, or a UserError."""
     # Checked here too so a wrong size is reported before a missing --stage1 is.
     if cfg.resolution not in RESOLUTIONS:
-        raise UserError(f"model stackgan does not support {cfg.resolution} px; "
-                        f"it supports: {', '.join(map(str, RESOLUTIONS))}")
+        raise UserError(
+            f"model stackgan does not support {cfg.resolution} px; "
+            f"it supports: {', '.join(map(str, RESOLUTIONS))}"
+        )
     if not cfg.stage1:
-        raise UserError("--model stackgan needs --stage1 CKPT: the checkpoint or run folder "
-                        "of a trained 64 px generator (e.g. --model dcgan4 --resolution 64)")
+        raise UserError(
+            "--model stackgan needs --stage1 CKPT: the checkpoint or run folder "
+            "of a trained 64 px generator (e.g. --model dcgan4 --resolution 64)"
+        )
     stage1, stage1_cfg = load_generator(cfg.stage1, "cpu", ema=True)
     check_stage1_config(stage1_cfg.to_dict(), cfg.z_dim, cfg.stage1)
     return stage1, stage1_cfg.to_dict()

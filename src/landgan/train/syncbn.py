@@ -51,8 +51,12 @@ class SyncBatchNorm2d(nn.BatchNorm2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and dist.is_available() and dist.is_initialized()
-                and dist.get_world_size() > 1):
+        if not (
+            self.training
+            and dist.is_available()
+            and dist.is_initialized()
+            and dist.get_world_size() > 1
+        ):
             return super().forward(x)
         self._check_input_dim(x)
         mean, var, count = self._global_moments(x.float())
@@ -79,7 +83,7 @@ class SyncBatchNorm2d(nn.BatchNorm2d):
         table = torch.stack([row if r == rank else torch.zeros_like(row) for r in range(world)])
         table = AllReduceSum.apply(table)
         c = self.num_features
-        counts, means, m2 = table[:, :1], table[:, 1:c + 1], table[:, c + 1:]
+        counts, means, m2 = table[:, :1], table[:, 1 : c + 1], table[:, c + 1 :]
         total = counts.sum()
         g_mean = (counts * means).sum(0) / total
         g_var = (m2.sum(0) + (counts * (means - g_mean) ** 2).sum(0)) / total
@@ -105,8 +109,13 @@ def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
     and other references built before the conversion stay valid.
     """
     if type(module) is nn.BatchNorm2d:
-        sync = SyncBatchNorm2d(module.num_features, module.eps, module.momentum,
-                               module.affine, module.track_running_stats)
+        sync = SyncBatchNorm2d(
+            module.num_features,
+            module.eps,
+            module.momentum,
+            module.affine,
+            module.track_running_stats,
+        )
         for name, p in module.named_parameters(recurse=False):
             setattr(sync, name, p)
         for name, b in module.named_buffers(recurse=False):

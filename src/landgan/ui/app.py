@@ -18,15 +18,13 @@ from pathlib import Path
 
 from landgan import shipped
 from landgan.errors import UserError
-from landgan.ui.engine import READ_AT_MOST, Engine, reading_table
+from landgan.ui.engine import Engine
+from landgan.ui.handlers import Handlers
 from landgan.ui.paint import PAGE_CSS, paint_tab
 from landgan.ui.server import RequestLimit, ShortLines, make_scratch, stop_on_signals
-from landgan.ui.tabs import (COMPOSITIONS, MAX_SLIDERS, SEEDS, _count_inputs, _friendly,
-                             generate_tab, interpolate_tab)
+from landgan.ui.tabs import _count_inputs, _friendly, generate_tab, interpolate_tab
 from landgan.ui.tabs import MESSAGE_CHARS  # noqa: F401 -- where callers have long found it
-from landgan.ui.validate import (rebalance, validate_best_of, validate_composition, validate_count,
-                                 validate_frames, validate_port, validate_seed, validate_spec,
-                                 validate_truncation)
+from landgan.ui.validate import validate_port
 
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Helvetica", "Arial", "sans-serif"]
 SESSIONS_KEPT = 64  # Gradio keeps each browser session's last inputs; the oldest are dropped
@@ -41,145 +39,15 @@ def offline_env() -> None:
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 
-class Handlers:
-    """The app's event handlers: validate the inputs, call the engine, shape the outputs."""
-
-    def __init__(self, engine: Engine):
-        self.engine = engine
-
-    def names(self, ckpt) -> list[str]:
-        """The checkpoint's condition names (loading it if need be); [] when unconditional."""
-        names = self.engine.model(ckpt).names
-        if len(names) > MAX_SLIDERS:
-            raise UserError(f"this model has {len(names)} conditions; the UI shows at most "
-                            f"{MAX_SLIDERS} (use landgan generate --mix)")
-        return names
-
-    def describe(self, ckpt) -> dict:
-        """What the page shows for a checkpoint: summary, slider names/values, GIF defaults."""
-        names, m = self.names(ckpt), self.engine.model(ckpt)
-        cond = f"conditioned on {', '.join(names)} (%)" if names else "unconditional: no sliders"
-        if m.grid:
-            cond += f"; a {m.grid}x{m.grid} layout model: paint where each goes in the Paint tab"
-        a, b = m.extremes() if names else ("", "")
-        return {"info": f"**{m.cfg.model}**, {m.cfg.resolution} px, step {m.step}; {cond}",
-                "names": names, "start": m.typical(), "a": a, "b": b,
-                "composes": self.engine.composes(ckpt)}
-
-    def checkpoint(self, ckpt):
-        """Updates for the page when another checkpoint is chosen."""
-        import gradio as gr
-
-        d = self.describe(ckpt)
-        names, start, on = d["names"], d["start"], bool(d["names"])
-        sliders = [gr.update(visible=i < len(names), label=names[i] if i < len(names) else "",
-                             value=start[i] if i < len(names) else 0) for i in range(MAX_SLIDERS)]
-        return [d["info"], *sliders, gr.update(visible=d["composes"]),
-                gr.update(visible=on, value=SEEDS),
-                gr.update(value=d["a"], visible=on), gr.update(value=d["b"], visible=on)]
-
-    def refresh(self, current):
-        """Rescan the runs folder; keep the current choice when it still exists."""
-        import gradio as gr
-
-        names, notice = self.choices()
-        return [gr.update(choices=self.labelled(names), value=current if current in names else
-                          (names[0] if names else None)),
-                gr.update(value=notice, visible=bool(notice))]
-
-    def choices(self) -> tuple[list[str], str]:
-        """Models to offer (shipped first, then the runs folder's checkpoints, newest first),
-        and a note on those that failed to load ("" if none)."""
-        names = [*self.engine.shipped, *self.engine.checkpoints()]
-        bad = self.engine.unavailable(names)
-        notice = "; ".join(f"{n}: {why}".replace("`", "'") for n, why in bad.items())
-        return [n for n in names if n not in bad], notice and f"**Unavailable**: {notice}"
-
-    def labelled(self, names: list[str]) -> list:
-        """Dropdown choices for ``names``: a shipped model as ("NAME (shipped)", NAME), so it
-        is not mistaken for a run of that name; checkpoints as they are."""
-        return [(f"{n} (shipped)", n) if n in self.engine.shipped else n for n in names]
-
-    def first_usable(self) -> tuple[str, dict]:
-        """The first shipped model, else the newest checkpoint, that the page can show, with
-        :meth:`describe`'s dict for it.
-
-        Models that fail on the way are remembered as unavailable (see
-        :meth:`Engine.unavailable`); if none works, a UserError lists why.
-        """
-        names, why = [*self.engine.shipped, *self.engine.checkpoints()], {}
-        for name in names:
-            try:
-                return name, self.describe(name)
-            except UserError as e:
-                why[name] = str(e)
-        listed = "; ".join(list(why.values())[:3]) + ("; ..." if len(why) > 3 else "")
-        where = f"checkpoints under {self.engine.runs_root}"
-        where = f"models (shipped, or {where})" if self.engine.shipped else where
-        raise UserError(f"none of the {len(names)} {where} can be loaded: {listed}")
-
-    def rebalance(self, moved: int, ckpt, *values):
-        """After slider ``moved`` was released: the others rescale so all sum to 100."""
-        import gradio as gr
-
-        k = len(self.names(ckpt))
-        if moved >= k:
-            return [gr.update() for _ in range(MAX_SLIDERS)]
-        new = rebalance(values[:k], moved)
-        return new + [gr.update() for _ in range(MAX_SLIDERS - k)]
-
-    def condition(self, ckpt, values):
-        """Slider values -> the validated condition vector, or None for an unconditional model."""
-        names = self.names(ckpt)
-        return validate_composition(values[:len(names)], names) if names else None
-
-    def generate(self, ckpt, seed, truncation, n, best_of, *values):
-        """The Generate button: (image, caption) pairs for the gallery, and for a composition
-        model the table of asked vs read fractions (else "")."""
-        import gradio as gr
-
-        seed, truncation = validate_seed(seed), validate_truncation(truncation)
-        n, cond = validate_count(n), self.condition(ckpt, values)
-        best_of = validate_best_of(best_of) if self.engine.composes(ckpt) else 1
-        images, warning = self.engine.generate(ckpt, n, seed, truncation, cond, best_of)
-        if warning:
-            gr.Warning(warning.removeprefix("warning: "))
-        names = self.names(ckpt)
-        # Recorded in each PNG as `landgan generate` options, so any image can be remade.
-        spec = ",".join(f"{k}={float(v)!r}" for k, v in zip(names, values)) or None
-        about = {"checkpoint": ckpt, "seed": seed, "n": n, "truncation": truncation,
-                 "composition": spec, "best_of": best_of}
-        paths = self.engine.write_pngs(images, about)
-        read = self.engine.read(ckpt, images)
-        table = "" if read is None else reading_table(names, cond.tolist(), read,
-                                                      min(n, READ_AT_MOST), best_of)
-        return [(str(p), f"seed {seed}, image {i + 1}") for i, p in enumerate(paths)], table
-
-    def interpolate(self, ckpt, mode, seed_a, seed_b, spec_a, spec_b, frames, truncation, *values):
-        """The Make GIF button: the GIF's path twice (shown, and offered as a download)."""
-        seeds = (validate_seed(seed_a), validate_seed(seed_b))
-        frames, truncation = validate_frames(frames), validate_truncation(truncation)
-        names = self.names(ckpt)
-        if mode not in (SEEDS, COMPOSITIONS):
-            raise UserError(f"interpolate {SEEDS!r} or {COMPOSITIONS!r}, not {str(mode)[:40]!r}")
-        conds = (None, None)
-        if mode == COMPOSITIONS:
-            if not names:
-                raise UserError("this checkpoint is unconditional: interpolate between seeds")
-            conds, seeds = (validate_spec(spec_a, names), validate_spec(spec_b, names)), seeds[:1] * 2
-        elif names:
-            conds = (self.condition(ckpt, values),) * 2
-        path = self.engine.write_gif(self.engine.interpolate(ckpt, seeds, conds, frames, truncation))
-        return str(path), str(path)
-
-
 def build_app(runs: str | Path = "runs", device: str = "cpu", shipped: bool = True):
     """The Gradio Blocks app over the shipped models and the checkpoints in ``runs`` (not
     launched, no queue yet); ``runs`` may be missing when a shipped model is installed."""
     engine = Engine(runs, device, shipped=installed_models() if shipped else {})
     if not engine.shipped and not engine.checkpoints():
-        raise UserError(f"no checkpoints under {runs} (expected {runs}/RUN/checkpoints/*.pt); "
-                        "train one with landgan train")
+        raise UserError(
+            f"no checkpoints under {runs} (expected {runs}/RUN/checkpoints/*.pt); "
+            "train one with landgan train"
+        )
     h = Handlers(engine)
     first, init = h.first_usable()  # loads the default generator: the first click is fast
     names, notice = h.choices()
@@ -196,9 +64,13 @@ def build_app(runs: str | Path = "runs", device: str = "cpu", shipped: bool = Tr
         gr.Markdown("## landgan: generate landscapes")
         with gr.Row(equal_height=True):
             # the label names no folder: the page shows no paths of the serving machine
-            ckpt = gr.Dropdown(h.labelled(names), value=first, elem_id="ckpt", scale=5,
-                               label="Model (shipped, or a checkpoint RUN/FILE.pt of the runs "
-                                     "folder)")
+            ckpt = gr.Dropdown(
+                h.labelled(names),
+                value=first,
+                elem_id="ckpt",
+                scale=5,
+                label="Model (shipped, or a checkpoint RUN/FILE.pt of the runs folder)",
+            )
             refresh = gr.Button("Rescan runs", elem_id="refresh", scale=1)
         unavailable = gr.Markdown(notice, visible=bool(notice), elem_id="unavailable")
         info = gr.Markdown(init["info"], elem_id="info")
@@ -213,14 +85,33 @@ def build_app(runs: str | Path = "runs", device: str = "cpu", shipped: bool = Tr
         def chosen(name):
             """Every update the page needs when another model is chosen."""
             return [*h.checkpoint(name), *painter.checkpoint(name)]
-        ckpt.change(_friendly(chosen), ckpt,
-                    [info, *sliders, best, mode, spec_a, spec_b, *painter.on_checkpoint],
-                    concurrency_id="generate", api_name="checkpoint", api_visibility="undocumented",
-                    preprocess=False)
-        refresh.click(_friendly(h.refresh), ckpt, [ckpt, unavailable], concurrency_limit=None,
-                      api_visibility="undocumented", preprocess=False)
-        demo.load(painter.start, None, painter.editor, concurrency_limit=None,
-                  show_progress="hidden", api_visibility="undocumented", preprocess=False)
+
+        ckpt.change(
+            _friendly(chosen),
+            ckpt,
+            [info, *sliders, best, mode, spec_a, spec_b, *painter.on_checkpoint],
+            concurrency_id="generate",
+            api_name="checkpoint",
+            api_visibility="undocumented",
+            preprocess=False,
+        )
+        refresh.click(
+            _friendly(h.refresh),
+            ckpt,
+            [ckpt, unavailable],
+            concurrency_limit=None,
+            api_visibility="undocumented",
+            preprocess=False,
+        )
+        demo.load(
+            painter.start,
+            None,
+            painter.editor,
+            concurrency_limit=None,
+            show_progress="hidden",
+            api_visibility="undocumented",
+            preprocess=False,
+        )
     demo.validate_inputs = _count_inputs
     demo.landgan_scratch = scratch  # removed by serve() when it stops, else at exit
     demo.landgan_engine = engine  # for tests and benchmarks: the generators behind the app
@@ -232,9 +123,17 @@ def installed_models() -> dict[str, Path]:
     return {name: path for name, path in shipped.SHIPPED.items() if Path(path).is_file()}
 
 
-def serve(runs: str | Path = "runs", host: str = "127.0.0.1", port: int = 7860,
-          device: str = "cpu", concurrency: int = 1, max_queue: int = 16, block: bool = True,
-          quiet: bool = False, shipped: bool = True):
+def serve(
+    runs: str | Path = "runs",
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    device: str = "cpu",
+    concurrency: int = 1,
+    max_queue: int = 16,
+    block: bool = True,
+    quiet: bool = False,
+    shipped: bool = True,
+):
     """Build the app and serve it on ``host:port`` (no share link, no analytics).
 
     Requests wait in a queue of at most ``max_queue`` events, ``concurrency`` of them
@@ -255,14 +154,19 @@ def serve(runs: str | Path = "runs", host: str = "127.0.0.1", port: int = 7860,
             raise
         if not quiet:  # our own line: Gradio's would suggest share=True, never used here
             engine = demo.landgan_engine
-            what = ", ".join([*engine.shipped, f"the checkpoints under {runs}"]
-                             if engine.runs_root.is_dir() else engine.shipped)
+            what = ", ".join(
+                [*engine.shipped, f"the checkpoints under {runs}"]
+                if engine.runs_root.is_dir()
+                else engine.shipped
+            )
             print(f"landgan ui: serving {what} at {demo.local_url} (Ctrl-C stops)")
             if host not in ("127.0.0.1", "localhost", "::1"):
                 print(f"landgan ui: warning: listening on {host}, so other machines can use it too")
             if not engine.runs_root.is_dir():  # fine, but a mistyped --runs should not go unseen
-                print(f"landgan ui: no runs folder {runs}: only the shipped models are offered",
-                      file=sys.stderr)
+                print(
+                    f"landgan ui: no runs folder {runs}: only the shipped models are offered",
+                    file=sys.stderr,
+                )
             for name, why in engine.unavailable([*engine.shipped, *engine.checkpoints()]).items():
                 print(f"landgan ui: skipped {name}: {why}", file=sys.stderr)
         if block:
@@ -283,14 +187,29 @@ def _launch(demo, runs, host: str, port: int, concurrency: int, max_queue: int) 
     demo.queue(max_size=max_queue, default_concurrency_limit=concurrency, api_open=False)
     theme = gr.themes.Base(font=SYSTEM_FONTS, font_mono=["ui-monospace", "monospace"])
     try:
-        demo.launch(server_name=host, server_port=port, share=False, ssr_mode=False,
-                    prevent_thread_lock=True, quiet=True, show_error=False, theme=theme,
-                    footer_links=[], max_file_size="1mb", pwa=False, mcp_server=False,
-                    enable_monitoring=False, run_history=False,
-                    state_session_capacity=SESSIONS_KEPT,
-                    app_kwargs={"middleware": [Middleware(RequestLimit)]}, css=PAGE_CSS,
-                    blocked_paths=[str(Path(runs).resolve()),
-                                   *map(str, demo.landgan_engine.shipped.values())])
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            share=False,
+            ssr_mode=False,
+            prevent_thread_lock=True,
+            quiet=True,
+            show_error=False,
+            theme=theme,
+            footer_links=[],
+            max_file_size="1mb",
+            pwa=False,
+            mcp_server=False,
+            enable_monitoring=False,
+            run_history=False,
+            state_session_capacity=SESSIONS_KEPT,
+            app_kwargs={"middleware": [Middleware(RequestLimit)]},
+            css=PAGE_CSS,
+            blocked_paths=[
+                str(Path(runs).resolve()),
+                *map(str, demo.landgan_engine.shipped.values()),
+            ],
+        )
     except OSError as e:
         why = "the port is in use" if "empty port" in str(e) else str(e).splitlines()[0]
         raise UserError(f"cannot serve on {host}:{port}: {why}; choose another --port") from None

@@ -30,6 +30,7 @@ def map_reader(names: list[str], grid: int):
     def read(images: np.ndarray) -> np.ndarray:
         maps = torch.from_numpy(composition_maps(images)[:, order])  # (N, K, 8, 8)
         return pool_maps(maps, grid).numpy()  # as `label --layout` pools them
+
     return read
 
 
@@ -39,8 +40,13 @@ def as_cells(cells, names: list[str], grid: int) -> np.ndarray:
     return m / np.maximum(m.sum(2, keepdims=True), 1e-12)
 
 
-def map_picture(cells, names: list[str], grid: int, colours: dict[str, tuple[int, int, int]],
-                side: int = PICTURE_SIDE) -> np.ndarray:
+def map_picture(
+    cells,
+    names: list[str],
+    grid: int,
+    colours: dict[str, tuple[int, int, int]],
+    side: int = PICTURE_SIDE,
+) -> np.ndarray:
     """A map drawn in the brush colours: each cell split into vertical stripes as wide as
     its elements' fractions (left to right in the model's order), so a cell read as
     60 % water and 40 % sky shows both rather than a muddy blend. uint8 (side, side, 3)."""
@@ -73,15 +79,24 @@ def reading_markdown(asked, read, names: list[str], grid: int, n: int, best_of: 
     sketch, then each element's reading per cell (rows top to bottom, cells left to right)."""
     same, gap = agreement(asked, read, names, grid)
     r = as_cells(read, names, grid)
-    rows = ["top row" if i == 0 else "bottom row" if i == grid - 1 else f"row {i + 1}"
-            for i in range(grid)]
-    lines = [f"| % read, cells left to right | {' | '.join(rows)} |",
-             f"|---{'|---' * grid}|"]
+    rows = [
+        "top row" if i == 0 else "bottom row" if i == grid - 1 else f"row {i + 1}"
+        for i in range(grid)
+    ]
+    lines = [f"| % read, cells left to right | {' | '.join(rows)} |", f"|---{'|---' * grid}|"]
     for k, name in enumerate(names):
         cells = [" ".join(f"{100 * v:.0f}" for v in r[i, :, k]) for i in range(grid)]
         lines.append(f"| {name} | {' | '.join(cells)} |")
-    chosen = (f" Each image is the best of {best_of} candidates by this same labeller, so it "
-              "reads them closer than people would.") if best_of > 1 else ""
-    return (f"The labeller reads the painted main element in **{same} of {grid * grid}** "
-            f"cells (mean of {n} image{'s' * (n > 1)}; mean difference {100 * gap:.0f} "
-            f"points per cell and element).{chosen}\n\n" + "\n".join(lines))
+    chosen = (
+        (
+            f" Each image is the best of {best_of} candidates by this same labeller, so it "
+            "reads them closer than people would."
+        )
+        if best_of > 1
+        else ""
+    )
+    return (
+        f"The labeller reads the painted main element in **{same} of {grid * grid}** "
+        f"cells (mean of {n} image{'s' * (n > 1)}; mean difference {100 * gap:.0f} "
+        f"points per cell and element).{chosen}\n\n" + "\n".join(lines)
+    )

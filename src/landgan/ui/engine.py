@@ -1,6 +1,7 @@
 """What the web UI computes, without Gradio: loaded generators, images, interpolation GIFs.
 
-Kept apart from the Gradio layout so it can be tested and benchmarked directly. All
+Kept apart from the Gradio layout so it can be tested and benchmarked directly; writing
+the results as files for the browser is :mod:`landgan.ui.outputs`. All
 inputs arrive already validated (see :mod:`landgan.ui.validate`) except model names,
 which :meth:`Engine.model` resolves itself: a name is either exactly one of the shipped
 models the engine was given, or a checkpoint inside the runs folder, so nothing else is
@@ -9,11 +10,6 @@ ever opened.
 
 from __future__ import annotations
 
-import itertools
-import json
-import os
-import shutil
-import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,8 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 from landgan.device import resolve_device
 from landgan.errors import UserError
@@ -31,16 +25,11 @@ from landgan.composer import layout_request
 from landgan.sampling import load_generator, nearest_seen, sample_images, sample_latents
 from landgan.images import to_uint8
 from landgan.ui.cells import map_reader
+from landgan.ui.outputs import OutputFiles
 from landgan.ui.validate import list_ui_checkpoints, percentages, resolve_ui_checkpoint
 
-GIF_MIN_SIDE = 256  # GIF frames are enlarged (nearest neighbour) to at least this many px
-GIF_FRAME_MS = 80  # 12.5 frames/s; a multiple of 10 ms, as GIF stores centiseconds
-# The scratch folder keeps the newest requests' files, within all three bounds (the newest
-# request always stays): browsers fetch and download from it, so it cannot be emptied at once.
-OUTPUTS_KEPT, FILES_KEPT, BYTES_KEPT = 64, 512, 256 * 2**20
 READ_AT_MOST = 16  # generated images the labeller reads per request: about 1 s on 2 cores
 REASON_CHARS = 200  # why a checkpoint is unavailable, as shown on the page
-_requests = itertools.count()  # numbers output folders; next() on it is atomic under the GIL
 
 
 @dataclass
@@ -69,19 +58,27 @@ class Loaded:
             a, b = rows[int(rows[:, 0].argmax())], rows[int(rows[:, -1].argmax())]
         else:
             a, b = torch.eye(len(self.names))[0], torch.eye(len(self.names))[-1]
-        fmt = lambda v: ",".join(f"{n}={x:.2f}" for n, x in zip(self.names, v.tolist()) if x >= 0.005)
+        fmt = lambda v: ",".join(
+            f"{n}={x:.2f}" for n, x in zip(self.names, v.tolist()) if x >= 0.005
+        )
         return fmt(a), fmt(b)
 
 
-class Engine:
+class Engine(OutputFiles):
     """Generators from one runs folder, loaded on first use and kept (LRU, ``cache_size``).
 
     ``shipped`` (name -> file, :data:`landgan.shipped.SHIPPED` in the app) are offered
     before the runs folder's checkpoints; with any, the runs folder may be missing.
     """
 
-    def __init__(self, runs_root: str | Path, device: str = "cpu", cache_size: int = 4,
-                 scratch: str | Path | None = None, shipped: dict[str, Path] | None = None):
+    def __init__(
+        self,
+        runs_root: str | Path,
+        device: str = "cpu",
+        cache_size: int = 4,
+        scratch: str | Path | None = None,
+        shipped: dict[str, Path] | None = None,
+    ):
         self.runs_root = Path(runs_root)
         self.shipped = {str(k): Path(v) for k, v in (shipped or {}).items()}
         if not self.shipped:
@@ -127,7 +124,7 @@ class Engine:
                 loaded = _load(path, self.device)
             except Exception as e:  # noqa: BLE001 -- an untrusted file may fail in any way
                 why = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                why = why if len(why) <= REASON_CHARS else why[:REASON_CHARS - 3] + "..."
+                why = why if len(why) <= REASON_CHARS else why[: REASON_CHARS - 3] + "..."
                 self._failed[name] = (key, why)
                 raise UserError(f"{name} is unavailable: {why}") from None
             self._failed.pop(name, None)
@@ -150,9 +147,16 @@ class Engine:
                     out[name] = why
         return out
 
-    def generate(self, name: str, n: int, seed: int, truncation: float | None,
-                 condition: torch.Tensor | None, best_of: int = 1,
-                 layout: torch.Tensor | None = None) -> tuple[list[np.ndarray], str | None]:
+    def generate(
+        self,
+        name: str,
+        n: int,
+        seed: int,
+        truncation: float | None,
+        condition: torch.Tensor | None,
+        best_of: int = 1,
+        layout: torch.Tensor | None = None,
+    ) -> tuple[list[np.ndarray], str | None]:
         """``n`` images (uint8 HWC) and a warning when the condition is far from training data.
 
         ``best_of`` > 1: for a composition model, each image is the one of that many
@@ -169,22 +173,46 @@ class Engine:
             warning = nearest_seen(condition, m.bank, m.names)
         read = reader_for(m.names) if best_of > 1 else None
         with torch.inference_mode():
-            images = sample_images(m.G, m.cfg, n, seed, truncation,
-                                   condition=condition if m.names else None,
-                                   best_of=best_of if read else 1, read=read)
+            images = sample_images(
+                m.G,
+                m.cfg,
+                n,
+                seed,
+                truncation,
+                condition=condition if m.names else None,
+                best_of=best_of if read else 1,
+                read=read,
+            )
         return list(images), warning
 
-    def _paint(self, m: Loaded, n: int, seed: int, truncation: float | None,
-               layout: torch.Tensor, best_of: int) -> list[np.ndarray]:
+    def _paint(
+        self,
+        m: Loaded,
+        n: int,
+        seed: int,
+        truncation: float | None,
+        layout: torch.Tensor,
+        best_of: int,
+    ) -> list[np.ndarray]:
         """Images drawn to the painted map ``layout`` (see :meth:`generate`)."""
         if not m.grid:
-            raise UserError("painting needs a layout model; this one is asked for proportions "
-                            "only (use the Generate tab)")
+            raise UserError(
+                "painting needs a layout model; this one is asked for proportions "
+                "only (use the Generate tab)"
+            )
         cond = layout_request(m.G, layout.float().flatten().to(self.device))
         read = map_reader(m.names, m.grid) if best_of > 1 else None
         with torch.inference_mode():
-            images = sample_images(m.G, m.cfg, n, seed, truncation, condition=cond,
-                                   best_of=best_of if read else 1, read=read)
+            images = sample_images(
+                m.G,
+                m.cfg,
+                n,
+                seed,
+                truncation,
+                condition=cond,
+                best_of=best_of if read else 1,
+                read=read,
+            )
         return list(images)
 
     def read_cells(self, name: str, images: list[np.ndarray]) -> np.ndarray | None:
@@ -217,8 +245,14 @@ class Engine:
             return None
         return [float(v) for v in read(np.stack(images[:READ_AT_MOST])).mean(0)]
 
-    def interpolate(self, name: str, seeds: tuple[int, int], conditions: tuple, frames: int,
-                    truncation: float | None) -> np.ndarray:
+    def interpolate(
+        self,
+        name: str,
+        seeds: tuple[int, int],
+        conditions: tuple,
+        frames: int,
+        truncation: float | None,
+    ) -> np.ndarray:
         """``frames`` images walking from (seed A, condition A) to (seed B, condition B).
 
         Latents follow the great circle between the two (slerp keeps their norm typical of
@@ -242,100 +276,41 @@ class Engine:
             t = t.to(self.device)
             return to_uint8(m.G(z, ca * (1 - t) + cb * t))
 
-    def _out_dir(self) -> Path:
-        """A fresh folder for one request's files (call :meth:`prune` once they are written)."""
-        if self.scratch is None:
-            raise RuntimeError("Engine has no scratch folder for output files")
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        # mkdtemp: unique even when another process shares the scratch folder
-        return Path(tempfile.mkdtemp(prefix=f"{next(_requests):09d}-", dir=self.scratch))
 
-    def prune(self) -> None:
-        """Drop the oldest request folders until OUTPUTS_KEPT, FILES_KEPT and BYTES_KEPT hold."""
-        folders = sorted(self.scratch.iterdir(), key=lambda p: (_age(p), p.name), reverse=True)
-        files = size = 0
-        for i, folder in enumerate(folders):
-            sizes = _sizes(folder)
-            files, size = files + len(sizes), size + sum(sizes)
-            if i > 0 and (i >= OUTPUTS_KEPT or files > FILES_KEPT or size > BYTES_KEPT):
-                shutil.rmtree(folder, ignore_errors=True)
-
-    def write_pngs(self, images: list[np.ndarray], about: dict,
-                   extra: dict[str, np.ndarray] | None = None) -> list[Path]:
-        """PNG files of ``images`` with ``about`` (checkpoint, seed, ...) in their metadata,
-        then those of ``extra`` (file name -> picture the page shows beside them).
-
-        Every file is unique to its request (its metadata says which): Gradio names its
-        cached copy by content and rewrites it in place, so two requests for the same
-        image could otherwise collide while one of them is being downloaded. Whatever the
-        page shows is written here, under the scratch folder's bounds, never left to
-        Gradio to copy into its cache.
-        """
-        d = self._out_dir()
-        request = f"{os.getpid()}-{d.name}"
-        paths = []
-        for i, img in enumerate(images):
-            info = PngInfo()
-            info.add_text("Software", "landgan")
-            info.add_text("Comment", json.dumps({**about, "index": i, "request": request}))
-            path = d / f"landgan-seed{about.get('seed', 0)}-{i + 1}.png"
-            Image.fromarray(img).save(path, pnginfo=info)
-            paths.append(path)
-        for name, img in (extra or {}).items():
-            Image.fromarray(img).save(d / name)
-            paths.append(d / name)
-        self.prune()
-        return paths
-
-    def write_gif(self, frames: np.ndarray) -> Path:
-        """An animated GIF that plays forward and back (unique per request, see write_pngs)."""
-        d = self._out_dir()
-        scale = max(1, -(-GIF_MIN_SIDE // frames.shape[1]))
-        pics = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
-                for f in frames]
-        loop = pics + pics[-2:0:-1]  # ping-pong, so the loop has no jump
-        path = d / "landgan-interpolation.gif"
-        loop[0].save(path, format="GIF", save_all=True, append_images=loop[1:], loop=0,
-                     duration=GIF_FRAME_MS, comment=f"landgan {os.getpid()}-{d.name}")
-        self.prune()
-        return path
-
-
-def reading_table(names: list[str], asked: list[float], read: list[float], n: int,
-                  best_of: int = 1) -> str:
+def reading_table(
+    names: list[str], asked: list[float], read: list[float], n: int, best_of: int = 1
+) -> str:
     """Markdown: the requested composition next to the labeller's reading of ``n`` images."""
     row = lambda vals: " | ".join(f"{100 * v:.0f} %" for v in vals)
     gap = sum(abs(a - r) for a, r in zip(asked, read)) / len(names)
-    chosen = (f" Each image is the best of {best_of} candidates by this same labeller, so it "
-              "reads them closer than people would.") if best_of > 1 else ""
-    return (f"| | {' | '.join(names)} |\n|---{'|---' * len(names)}|\n| asked | {row(asked)} |\n"
-            f"| read by the labeller (mean of {n} image{'s' * (n > 1)}) | {row(read)} |\n\n"
-            f"Mean difference per element: {100 * gap:.0f} points (`landgan label`'s photo "
-            f"estimator; it is itself about 6 points off people's judgements).{chosen}")
+    chosen = (
+        (
+            f" Each image is the best of {best_of} candidates by this same labeller, so it "
+            "reads them closer than people would."
+        )
+        if best_of > 1
+        else ""
+    )
+    return (
+        f"| | {' | '.join(names)} |\n|---{'|---' * len(names)}|\n| asked | {row(asked)} |\n"
+        f"| read by the labeller (mean of {n} image{'s' * (n > 1)}) | {row(read)} |\n\n"
+        f"Mean difference per element: {100 * gap:.0f} points (`landgan label`'s photo "
+        f"estimator; it is itself about 6 points off people's judgements).{chosen}"
+    )
 
 
 def _load(path: Path, device) -> Loaded:
     """Load the generator of checkpoint ``path`` and what the page shows about it."""
     G, cfg, state = load_generator(path, device, with_state=True)
     # D, optimisers and the raw G in ``state`` are not kept: they go with it
-    return Loaded(G, cfg, int(state.get("step", 0)), cfg.condition_names,
-                  state.get("condition_bank"), state.get("layout_grid"))
-
-
-def _sizes(folder: Path) -> list[int]:
-    """Sizes of the files in one request folder ([] if it vanished meanwhile)."""
-    try:
-        return [p.stat().st_size for p in folder.iterdir()]
-    except OSError:
-        return []
-
-
-def _age(p: Path) -> float:
-    """Modification time, or 0 for something that vanished meanwhile (pruned elsewhere)."""
-    try:
-        return p.stat().st_mtime
-    except OSError:
-        return 0.0
+    return Loaded(
+        G,
+        cfg,
+        int(state.get("step", 0)),
+        cfg.condition_names,
+        state.get("condition_bank"),
+        state.get("layout_grid"),
+    )
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -345,4 +320,6 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     if float(omega) < 1e-4:  # (nearly) the same direction: plain lerp is exact enough
         return a[None] * (1 - t[:, None]) + b[None] * t[:, None]
     s = torch.sin(omega)
-    return (torch.sin((1 - t) * omega)[:, None] * a[None] + torch.sin(t * omega)[:, None] * b[None]) / s
+    return (
+        torch.sin((1 - t) * omega)[:, None] * a[None] + torch.sin(t * omega)[:, None] * b[None]
+    ) / s

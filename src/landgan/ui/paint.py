@@ -25,9 +25,18 @@ from landgan.sketch import PALETTE, STARTING_SKETCHES, sketch_cells
 from landgan.ui.cells import map_picture, reading_markdown
 from landgan.ui.engine import READ_AT_MOST
 from landgan.ui.tabs import _friendly
-from landgan.ui.validate import (BEST_OF, MAX_BEST_OF, MAX_IMAGES, MAX_SEED, _inside,
-                                 validate_best_of, validate_count, validate_seed,
-                                 validate_sketch, validate_truncation)
+from landgan.ui.validate import (
+    BEST_OF,
+    MAX_BEST_OF,
+    MAX_IMAGES,
+    MAX_SEED,
+    _inside,
+    validate_best_of,
+    validate_count,
+    validate_seed,
+    validate_sketch,
+    validate_truncation,
+)
 
 SKETCH_SIDE = 256  # canvas px: 64 px a cell of a 4x4 map, and its PNG stays a few kB
 BRUSH_PX = 18  # brush radius in canvas px: a cell is crossed in two strokes
@@ -36,8 +45,10 @@ BLOBS_KEPT = 64  # paintings posted but not yet generated from, over all session
 # edit posts one; Gradio drops one only when an event reads it, so they are bounded here)
 # The editor's colour swatches have no border, and the snow brush is white on white.
 PAGE_CSS = "#sketch button.color { outline: 1px solid #8888; }"
-CANNOT_PAINT = ("Paint needs a layout model, one trained on maps (`landgan label --layout`, "
-                "then `train --conditional --cond-bn`); this one is not: use the Generate tab.")
+CANNOT_PAINT = (
+    "Paint needs a layout model, one trained on maps (`landgan label --layout`, "
+    "then `train --conditional --cond-bn`); this one is not: use the Generate tab."
+)
 
 
 def hex_colour(rgb: tuple[int, int, int]) -> str:
@@ -47,10 +58,15 @@ def hex_colour(rgb: tuple[int, int, int]) -> str:
 
 def legend_html() -> str:
     """The brushes' colours, each beside the element it paints (the editor shows bare swatches)."""
-    swatch = ('<span style="display:inline-block;width:1.1em;height:1.1em;border:1px solid '
-              '#888;vertical-align:middle;margin:0 0.3em 0 0.9em;background:{}"></span>{}')
-    return ('<div id="palette-legend">Brushes: '
-            + "".join(swatch.format(hex_colour(c), e) for e, c in PALETTE.items()) + "</div>")
+    swatch = (
+        '<span style="display:inline-block;width:1.1em;height:1.1em;border:1px solid '
+        '#888;vertical-align:middle;margin:0 0.3em 0 0.9em;background:{}"></span>{}'
+    )
+    return (
+        '<div id="palette-legend">Brushes: '
+        + "".join(swatch.format(hex_colour(c), e) for e, c in PALETTE.items())
+        + "</div>"
+    )
 
 
 class Painter:
@@ -91,8 +107,9 @@ class Painter:
             blobs = self.editor.take(value["id"])
             data = blobs and (blobs.composite or blobs.background)
             if not data:
-                raise UserError("the painting did not reach the server; paint a stroke and "
-                                "press Generate again")
+                raise UserError(
+                    "the painting did not reach the server; paint a stroke and press Generate again"
+                )
             return validate_sketch(bytes(data))
         image = value.get("composite") or value.get("background")
         path = image.get("path") if isinstance(image, dict) else None
@@ -111,15 +128,26 @@ class Painter:
         cells = sketch_cells(self.pixels(sketch), elements, grid)  # unpainted (clear) is sky
         images, _ = self.engine.generate(ckpt, n, seed, truncation, None, best_of, layout=cells)
         # Recorded in each PNG: the map it was drawn to, cell by cell, as well as the seed.
-        about = {"checkpoint": ckpt, "seed": seed, "n": n, "truncation": truncation,
-                 "layout": [round(float(v), 4) for v in cells], "best_of": best_of}
+        about = {
+            "checkpoint": ckpt,
+            "seed": seed,
+            "n": n,
+            "truncation": truncation,
+            "layout": [round(float(v), 4) for v in cells],
+            "best_of": best_of,
+        }
         read = self.engine.read_cells(ckpt, images)
-        pictures = {"sketch-cells.png": map_picture(cells, elements, grid, PALETTE),
-                    "read-cells.png": map_picture(read, elements, grid, PALETTE)}
+        pictures = {
+            "sketch-cells.png": map_picture(cells, elements, grid, PALETTE),
+            "read-cells.png": map_picture(read, elements, grid, PALETTE),
+        }
         *paths, asked, seen = self.engine.write_pngs(images, about, pictures)
-        return ([(str(p), f"seed {seed}, image {i + 1}") for i, p in enumerate(paths)],
-                str(asked), str(seen),
-                reading_markdown(cells, read, elements, grid, min(n, READ_AT_MOST), best_of))
+        return (
+            [(str(p), f"seed {seed}, image {i + 1}") for i, p in enumerate(paths)],
+            str(asked),
+            str(seen),
+            reading_markdown(cells, read, elements, grid, min(n, READ_AT_MOST), best_of),
+        )
 
 
 def bound_blobs(editor) -> None:
@@ -142,6 +170,7 @@ def bound_blobs(editor) -> None:
         """The blobs posted under ``blob_id``, removed (None if unknown or dropped)."""
         with lock:
             return editor.blob_storage.pop(blob_id, None)
+
     accept_blobs._is_server_fn = True  # what Gradio's component server looks up by name
     editor.accept_blobs, editor.take = accept_blobs, take
 
@@ -157,40 +186,79 @@ def paint_tab(gr, h, ckpt, trunc, first: str, cache: Path) -> Painter:
             colours = [hex_colour(c) for c in PALETTE.values()]
             # Empty until the page loads: then :meth:`Painter.start` fills it (see app.py).
             painter.editor = editor = gr.ImageEditor(
-                None, label="Sketch",
-                elem_id="sketch", type="numpy", image_mode="RGBA", format="png", sources=(),
-                transforms=(), layers=False, canvas_size=(SKETCH_SIDE, SKETCH_SIDE),
-                fixed_canvas=True, buttons=[],  # eraser=False breaks Gradio 6.31's editor
-                brush=gr.Brush(colors=colours, default_color=hex_colour(PALETTE["water"]),
-                               color_mode="fixed", default_size=BRUSH_PX))
+                None,
+                label="Sketch",
+                elem_id="sketch",
+                type="numpy",
+                image_mode="RGBA",
+                format="png",
+                sources=(),
+                transforms=(),
+                layers=False,
+                canvas_size=(SKETCH_SIDE, SKETCH_SIDE),
+                fixed_canvas=True,
+                buttons=[],  # eraser=False breaks Gradio 6.31's editor
+                brush=gr.Brush(
+                    colors=colours,
+                    default_color=hex_colour(PALETTE["water"]),
+                    color_mode="fixed",
+                    default_size=BRUSH_PX,
+                ),
+            )
             with gr.Row():
-                starts = {name: gr.Button(name, size="sm",
-                                          elem_id=f"start-{name.replace(' ', '-')}")
-                          for name in STARTING_SKETCHES}
+                starts = {
+                    name: gr.Button(name, size="sm", elem_id=f"start-{name.replace(' ', '-')}")
+                    for name in STARTING_SKETCHES
+                }
             with gr.Row(equal_height=True):
-                seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
-                                 elem_id="paint-seed")
+                seed = gr.Number(
+                    0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id="paint-seed"
+                )
                 n = gr.Slider(1, MAX_IMAGES, value=4, step=1, label="Images", elem_id="paint-count")
-            best = gr.Slider(1, MAX_BEST_OF, value=BEST_OF, step=1, elem_id="paint-best-of",
-                             label="Candidates per image (the labeller keeps the one whose "
-                                   "cells are nearest the sketch)")
+            best = gr.Slider(
+                1,
+                MAX_BEST_OF,
+                value=BEST_OF,
+                step=1,
+                elem_id="paint-best-of",
+                label="Candidates per image (the labeller keeps the one whose "
+                "cells are nearest the sketch)",
+            )
             go = gr.Button("Generate", variant="primary", elem_id="paint-generate")
         with gr.Column(scale=2):
-            gallery = gr.Gallery(label="Generated (PNG; open one to download it)", columns=4,
-                                 height="auto", object_fit="contain", elem_id="paint-gallery",
-                                 buttons=["download", "download_all", "fullscreen"])
+            gallery = gr.Gallery(
+                label="Generated (PNG; open one to download it)",
+                columns=4,
+                height="auto",
+                object_fit="contain",
+                elem_id="paint-gallery",
+                buttons=["download", "download_all", "fullscreen"],
+            )
             with gr.Row():
                 picture = dict(type="filepath", interactive=False, buttons=[], height=180)
                 asked = gr.Image(label="The sketch, cell by cell", elem_id="paint-asked", **picture)
-                read = gr.Image(label="What the labeller reads in the images", elem_id="paint-read",
-                                **picture)
+                read = gr.Image(
+                    label="What the labeller reads in the images", elem_id="paint-read", **picture
+                )
             reading = gr.Markdown("", elem_id="paint-reading")
     bound_blobs(editor)
     for name, button in starts.items():
-        button.click(functools.partial(painter.start, name), None, editor, concurrency_limit=None,
-                     show_progress="hidden", api_visibility="undocumented", preprocess=False)
-    go.click(_friendly(painter.generate), [ckpt, editor, seed, trunc, n, best],
-             [gallery, asked, read, reading], concurrency_id="generate", api_name="paint",
-             preprocess=False)
+        button.click(
+            functools.partial(painter.start, name),
+            None,
+            editor,
+            concurrency_limit=None,
+            show_progress="hidden",
+            api_visibility="undocumented",
+            preprocess=False,
+        )
+    go.click(
+        _friendly(painter.generate),
+        [ckpt, editor, seed, trunc, n, best],
+        [gallery, asked, read, reading],
+        concurrency_id="generate",
+        api_name="paint",
+        preprocess=False,
+    )
     painter.on_checkpoint = [note, body]
     return painter

@@ -44,9 +44,10 @@ class RequestLimit:
             return await self.app(scope, receive, send)
         url = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
         if url > self.max_url:
-            return await _refuse(send, 414, f"URL too long: the landgan UI accepts at most "
-                                            f"{self.max_url} bytes")
-        too_large = (f"request too large: the landgan UI accepts at most {self.max_body} bytes")
+            return await _refuse(
+                send, 414, f"URL too long: the landgan UI accepts at most {self.max_url} bytes"
+            )
+        too_large = f"request too large: the landgan UI accepts at most {self.max_body} bytes"
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
             if not declared.isdigit() or int(declared) > self.max_body:
@@ -100,10 +101,17 @@ async def _drain(receive) -> None:
 async def _refuse(send, status: int, message: str) -> None:
     """Answer with ``status`` and ``{"detail": message}``, closing the connection."""
     body = json.dumps({"detail": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -119,7 +127,7 @@ def remove_stale_scratch(parent: str | Path | None = None) -> list[Path]:
     """Remove the folders of UI servers that no longer run (killed with SIGKILL); return them."""
     removed = []
     for d in Path(parent or tempfile.gettempdir()).glob(SCRATCH_PREFIX + "*-*"):
-        pid = d.name[len(SCRATCH_PREFIX):].split("-")[0]
+        pid = d.name[len(SCRATCH_PREFIX) :].split("-")[0]
         try:
             mine = d.is_dir() and not d.is_symlink() and d.stat().st_uid == os.getuid()
         except OSError:

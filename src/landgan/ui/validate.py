@@ -39,7 +39,7 @@ def shown(value, limit: int = SHOWN_CHARS) -> str:
     if isinstance(value, str) and len(value) > limit:  # no repr of all of it first
         value = value[:limit]
     text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _number(value, what: str) -> float:
@@ -106,7 +106,9 @@ def validate_composition(values, names: list[str]) -> torch.Tensor:
     """
     values = list(values or [])
     if len(values) < len(names):
-        raise UserError(f"expected {len(names)} proportions ({', '.join(names)}), got {len(values)}")
+        raise UserError(
+            f"expected {len(names)} proportions ({', '.join(names)}), got {len(values)}"
+        )
     vec = torch.tensor([_number(v, f"proportion of {n}") for n, v in zip(names, values)])
     bad = [n for n, v in zip(names, vec.tolist()) if not 0 <= v <= 100]
     if bad:
@@ -135,8 +137,10 @@ def validate_sketch(data: bytes | Path) -> np.ndarray:
                 if im.format not in SKETCH_FORMATS:
                     raise UserError(f"a sketch must be a PNG or WebP image, not {im.format}")
                 if max(im.size) > MAX_SKETCH_SIDE:  # checked before any pixel is decoded
-                    raise UserError(f"the sketch is {im.size[0]}x{im.size[1]} px; at most "
-                                    f"{MAX_SKETCH_SIDE} px a side")
+                    raise UserError(
+                        f"the sketch is {im.size[0]}x{im.size[1]} px; at most "
+                        f"{MAX_SKETCH_SIDE} px a side"
+                    )
                 return np.asarray(im.convert("RGBA"))
     except UserError:
         raise
@@ -212,8 +216,11 @@ def list_ui_checkpoints(runs_root: str | Path) -> list[str]:
         raise UserError(f"cannot read the runs folder {runs_root}: {e.strerror or e}") from None
     names = []
     for run in runs:
-        ckpts = [p for p in (run / CKPT_DIR).glob("*.pt") if not p.name.startswith(".")
-                 and p.is_file() and _inside(p, root)]
+        ckpts = [
+            p
+            for p in (run / CKPT_DIR).glob("*.pt")
+            if not p.name.startswith(".") and p.is_file() and _inside(p, root)
+        ]
         names += [f"{run.name}/{p.name}" for p in sorted(ckpts, key=_sort_key)]
     return names
 
@@ -230,8 +237,11 @@ def resolve_ui_checkpoint(runs_root: str | Path, name) -> Path:
     if "\\" in name or "\x00" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
         raise UserError(f"invalid checkpoint name {quoted}: give RUN/FILE.pt from the list")
     parts = name.split("/")  # not PurePosixPath: it would quietly drop "./" and "//"
-    if len(parts) != 2 or any(not p.strip() or p.startswith(".") for p in parts) \
-            or not parts[1].endswith(".pt"):
+    if (
+        len(parts) != 2
+        or any(not p.strip() or p.startswith(".") for p in parts)
+        or not parts[1].endswith(".pt")
+    ):
         raise UserError(f"invalid checkpoint name {quoted}: give RUN/FILE.pt from the list")
     root = Path(runs_root).resolve()
     path = root / parts[0] / CKPT_DIR / parts[1]
