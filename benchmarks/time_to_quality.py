@@ -202,7 +202,8 @@ def held_out_data(args, work: Path) -> tuple[str, np.ndarray]:
     return str(train_ds), held
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command line (its flags are listed in the module docstring's examples)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--photos",
@@ -244,7 +245,11 @@ def main() -> None:
     )
     ap.add_argument("--grids", default="", help="folder for each recipe's final 64 samples")
     ap.add_argument("--json", default="", help="also write the rows here")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     if args.plot:
         require_matplotlib()  # now, not after the hours of training
     if args.replot:
