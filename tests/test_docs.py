@@ -2,7 +2,8 @@
 
 Every ``landgan`` command in a shell code block of README.md, CONTRIBUTING.md or docs/
 parses with the real parser (an existing verb, existing flags, valid choices; no
-abbreviated flags); every benchmark script such a block runs exists; every test a page
+abbreviated flags); every benchmark script such a block runs exists and declares the
+flags given to it; no picture or link sits inside a command block; every test a page
 names exists in the file it names; every linked file,
 picture and heading anchor exists; every picture under docs/ is shown or linked by a page
 and is small; pages stay short; and the version agrees in the package, the CLI and the
@@ -165,12 +166,42 @@ def test_every_landgan_command_parses():
     assert not bad, "commands the parser refuses:\n" + "\n".join(bad)
 
 
-def test_every_benchmark_script_run_exists():
-    missing = []
+def script_flags(script: Path) -> set[str]:
+    """The ``--flags`` a script's argparse declares, read from its source (no import)."""
+    return set(re.findall(r"add_argument\(\s*\"(--[\w-]+)\"", script.read_text(encoding="utf-8")))
+
+
+def test_every_benchmark_script_run_exists_and_takes_its_flags():
+    bad = []
     for page, number, seg in shell_commands():
-        scripts = [t for t in seg[1:2] if seg[0] in ("python", "python3") and t.endswith(".py")]
-        missing += [f"{rel(page)}:{number}: {s}" for s in scripts if not (REPO / s).is_file()]
-    assert not missing, "scripts that do not exist:\n" + "\n".join(missing)
+        if seg[0] not in ("python", "python3") or len(seg) < 2 or not seg[1].endswith(".py"):
+            continue
+        script, where = REPO / seg[1], f"{rel(page)}:{number}: {seg[1]}"
+        if not script.is_file():
+            bad.append(f"{where} (no such script)")
+            continue
+        flags = script_flags(script) | {"--help"}
+        bad += [
+            f"{where} {t} (no such flag)"
+            for t in seg[2:]
+            if t.startswith("--") and t.split("=")[0] not in flags
+        ]
+    assert not bad, "benchmark commands that cannot run:\n" + "\n".join(bad)
+
+
+def test_no_markdown_inside_shell_blocks():
+    """A picture or link pasted into a command block is a broken command, not a picture."""
+    bad = []
+    for page in PAGES:
+        blocks, _ = split_blocks(page.read_text(encoding="utf-8"))
+        for lang, lines, first in blocks:
+            if lang in SHELL_LANGS:
+                bad += [
+                    f"{rel(page)}:{i}: {line.strip()}"
+                    for i, line in enumerate(lines, first)
+                    if LINK.search(line)
+                ]
+    assert not bad, "Markdown in shell blocks:\n" + "\n".join(bad)
 
 
 TEST_FILE = re.compile(r"\b(test_\w+\.py)(?:::(\w+))?")
