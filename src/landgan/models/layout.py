@@ -10,11 +10,11 @@ so the condition names are ``element@rRcC``. Its first layer sees the map, and D
 condition head and projection are asked about it like about any condition.
 
 At generation the user still asks for fractions. :class:`LayoutGenerator` turns each
-request into a map: it takes the ``choices`` training maps (from the checkpoint's
-condition bank) whose mean composition is nearest the request, lets the latent pick one
-(the signs of its first few values, so a seed keeps its picture), and rescales that
-map so that its mean is exactly the request while every cell still sums to 1 (iterative
-proportional fitting). It takes (z, fractions) like any composition model, so every verb,
+request into a map: of the ``pool`` maps of the composer's set (:func:`cover_bank`) whose
+mean composition is nearest the request it keeps the ``choices`` most unlike one another,
+lets the latent pick one (the signs of its first few values, so a seed keeps its picture),
+and rescales that map so that its mean is exactly the request while every cell still
+sums to 1 (iterative proportional fitting). It takes (z, fractions) like any composition model, so every verb,
 the UI and best-of work on it unchanged.
 
 With ``--cond-bn`` a layout model reads its map where it lies (SPADE and OASIS in
