@@ -36,7 +36,7 @@ from torch.nn import functional as F
 GRID = 4  # cells per side: coarse enough for 5 fractions per cell to be learnt from ~5k photos
 CHOICES = 8  # maps a latent chooses among for a request, by the signs of z[:log2(CHOICES)]
 POOL = 32  # nearest maps (in composition) the CHOICES are picked from, most varied first:
-# the shipped composer's within-request spread 0.73 (pool 8) -> 0.88, MAE 0.041 -> 0.047
+# the shipped composer's within-request spread 0.77 (pool 8) -> 0.92, MAE 0.041 -> 0.047
 # (docs/pretrained.md)
 FIT_ITERATIONS = 30
 FIT_FLOOR = 0.02  # share of the request mixed into every cell, so an element absent from
