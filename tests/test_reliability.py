@@ -152,6 +152,12 @@ def test_sigterm_saves_and_exits(tmp_path, tiny_dataset):
     assert "SIGTERM at step" in (run / "log.txt").read_text()
 
 
+def _resume_cmd(tmp_path) -> list[str]:
+    """``landgan train --resume auto``: the newest whole checkpoint of the run under test."""
+    runs = str(tmp_path / "runs")
+    return [sys.executable, "-m", "landgan", "train", "--resume", "auto", "--out", runs, "--quiet"]
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_never_loses_a_run(tmp_path, tiny_dataset):
     """Kill -9 mid-training (often mid-checkpoint-write: one is written every step) and resume."""
@@ -161,20 +167,7 @@ def test_sigkill_at_random_moments_never_loses_a_run(tmp_path, tiny_dataset):
             _start(tmp_path, tiny_dataset, steps)
             if not (tmp_path / "runs").exists()
             else subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "landgan",
-                    "train",
-                    "--resume",
-                    "auto",
-                    "--out",
-                    str(tmp_path / "runs"),
-                    "--quiet",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
+                _resume_cmd(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
             )
         )
         _wait_for_checkpoint(tmp_path, proc)
@@ -184,21 +177,7 @@ def test_sigkill_at_random_moments_never_loses_a_run(tmp_path, tiny_dataset):
         (run,) = (tmp_path / "runs").iterdir()
         for p in ck.list_checkpoints(run):  # every checkpoint that exists is whole
             ck.load_checkpoint(p)
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "landgan",
-            "train",
-            "--resume",
-            "auto",
-            "--out",
-            str(tmp_path / "runs"),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    r = subprocess.run(_resume_cmd(tmp_path), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert ck.load_checkpoint(ck.list_checkpoints(run)[-1])["step"] == steps
     assert not [p for p in os.listdir(run / "checkpoints") if p.startswith(".")]  # no temporaries
