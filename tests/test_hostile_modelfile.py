@@ -1,12 +1,15 @@
 """Model files from strangers: every damaged or forged one is one clear line, exit 2."""
 
 import json
+import os
+import stat
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from landgan.cli import main
+from landgan.modelfile import save_model_file
 from landgan.modelfile import FORMAT
 
 CFG = {"model": "fastgan", "resolution": 64, "g_width": 8, "d_width": 8, "z_dim": 16}
@@ -77,3 +80,13 @@ def test_no_ema_on_a_model_file_says_what_it_holds(tmp_path, capsys):
     f = save_model_file(tmp_path / "m.safetensors", {"w": torch.zeros(2)}, CFG, 1)
     assert main(["generate", str(f), "--no-ema", "--out", str(tmp_path / "x.png")]) == 2
     _one_line(capsys, "holds only the EMA generator")
+
+
+def test_a_model_file_is_readable_as_any_file_the_user_writes(tmp_path):
+    """safetensors writes 0600; a shared model file follows the umask like any other file."""
+    old = os.umask(0o022)
+    try:
+        f = save_model_file(tmp_path / "m.safetensors", {"w": torch.zeros(2)}, CFG, 1)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o644

@@ -14,6 +14,7 @@ can run code on load, and nothing of the training images.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -75,7 +76,17 @@ def save_model_file(
     path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+        # safetensors creates its file private (0600); a model file is for sharing, so it
+        # gets the mode any other file the user writes would (0644 under the usual umask).
+        tmp.chmod(0o666 & ~_umask())
     return path
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it; it is put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load_model_file(path: str | Path, map_location="cpu") -> dict:
