@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import descendants, end_process, start_process
+from ui_runs import tiny_runs
 
 TESTS = Path(__file__).resolve().parent
 posix_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
@@ -86,8 +87,6 @@ def test_ctrl_c_reaches_processes_started_from_a_background_job():
 def test_ctrl_c_stops_the_ui_server_of_a_background_test_run(tmp_path_factory, tmp_path):
     pytest.importorskip("httpx")
     pytest.importorskip("gradio", reason="the UI needs gradio: pip install -e '.[ui]'")
-    from test_ui import tiny_runs
-
     report = run_in_background(_UI, tiny_runs(tmp_path_factory), tmp_path)
     assert report["inherited_ignored"]
     assert report["status"] == 130, report  # landgan's status for Ctrl-C, not -9 after 60 s

@@ -1,7 +1,7 @@
 """The web UI without a browser: the engine, the handlers, the CLI verb, import hygiene.
 
 Its input checks are tested in test_ui_validate.py; the runs folders served here are built
-by ui_runs.py (test_ui_e2e.py and others import them from this module, as they long have).
+by ui_runs.py, which every UI test module imports them from.
 """
 
 from __future__ import annotations

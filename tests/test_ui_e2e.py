@@ -20,7 +20,8 @@ import pytest
 from PIL import Image
 
 from conftest import GRADIO_WARNINGS, browser_or_skip, free_port
-from test_ui import COND, gif_length, tiny_runs
+from test_ui import gif_length
+from ui_runs import COND, tiny_runs
 
 sync_api, CHROMIUM = browser_or_skip()
 LOCAL = {"127.0.0.1", "localhost"}

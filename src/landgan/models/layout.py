@@ -14,8 +14,8 @@ request into a map: of the ``pool`` maps of the composer's set (:func:`cover_ban
 mean composition is nearest the request it keeps the ``choices`` most unlike one another,
 lets the latent pick one (the signs of its first few values, so a seed keeps its picture),
 and rescales that map so that its mean is exactly the request while every cell still
-sums to 1 (iterative proportional fitting). It takes (z, fractions) like any composition model, so every verb,
-the UI and best-of work on it unchanged.
+sums to 1 (iterative proportional fitting). It takes (z, fractions) like any composition
+model, so every verb, the UI and best-of work on it unchanged.
 
 With ``--cond-bn`` a layout model reads its map where it lies (SPADE and OASIS in
 miniature): :class:`MapModulation` scales and shifts each of G's BatchNorms pixel by
