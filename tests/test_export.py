@@ -96,3 +96,60 @@ def test_conditional_generator_exports_with_its_condition_input(tmp_path, tiny_d
     assert main(["export", str(run), "--format", "torchscript", "--out", str(ts)]) == 0
     with torch.no_grad():
         assert torch.allclose(torch.jit.load(str(ts))(z, c), G(z, c), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def three_checkpoints(tmp_path_factory):
+    """A run folder keeping the checkpoints of steps 1, 2 and 3."""
+    from conftest import blobs
+    from landgan.data.dataset import save_dataset
+
+    tmp = tmp_path_factory.mktemp("average")
+    ds = save_dataset(tmp / "ds", blobs(32, 32), {"source": "test"})
+    cfg = dcgan4_config(
+        data=str(ds),
+        out=str(tmp / "runs"),
+        resolution=32,
+        batch_size=16,
+        g_width=16,
+        d_width=16,
+        steps=3,
+        ckpt_every=1,
+        keep=0,
+        sample_every=0,
+    )
+    return train(cfg, progress=False)
+
+
+def test_average_exports_the_mean_of_the_newest_generators(three_checkpoints, tmp_path):
+    from landgan.checkpoint import list_checkpoints, load_checkpoint
+    from landgan.modelfile import load_model_file
+
+    paths = list_checkpoints(three_checkpoints)
+    assert len(paths) == 3
+    out = tmp_path / "avg.safetensors"
+    cmd = ["export", str(three_checkpoints), "--format", "safetensors", "--out", str(out)]
+    assert main([*cmd, "--average", "2"]) == 0
+    got = load_model_file(out)
+    nets = [load_checkpoint(p)["models"]["G_ema"] for p in paths[-2:]]
+    weights = [k for k, v in nets[0].items() if v.is_floating_point()]
+    assert any(not torch.equal(nets[0][k], nets[1][k]) for k in weights)  # two different G's
+    for k in weights:
+        assert torch.allclose(got["models"]["G_ema"][k], (nets[0][k] + nets[1][k]) / 2, atol=1e-6)
+    assert got["step"] == 3 and "steps 2, 3" in got["made_by"]["weights"]
+    G, _ = load_generator(out)  # the averaged file draws like any model file
+    assert G(torch.randn(2, G.z_dim)).shape == (2, 3, 32, 32)
+
+
+def test_average_refuses_what_it_cannot_do(three_checkpoints, tmp_path, capsys):
+    from landgan.checkpoint import list_checkpoints
+
+    out = tmp_path / "avg.safetensors"
+    cmd = ["export", "--format", "safetensors", "--out", str(out)]
+    assert main([*cmd, str(three_checkpoints), "--average", "4"]) == 2
+    assert "keeps 3 checkpoint(s)" in capsys.readouterr().err
+    loose = list_checkpoints(three_checkpoints)[-1]
+    assert main([*cmd, str(loose), "--average", "2"]) == 2
+    assert "needs a run folder" in capsys.readouterr().err
+    assert main([*cmd, str(three_checkpoints), "--average", "0"]) == 2
+    assert not out.exists()

@@ -162,6 +162,40 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
             old.unlink(missing_ok=True)
 
 
+def average_checkpoints(run_dir: str | Path, count: int, network: str = "G_ema") -> dict:
+    """The newest checkpoint of ``run_dir`` with its ``network`` replaced by the mean of
+    that network's weights over the newest ``count`` checkpoints (integer buffers, such
+    as BatchNorm's batch counter, stay the newest's); ``averaged_steps`` lists them.
+
+    Averaging the EMA generator of checkpoints a few thousand steps apart smooths the
+    step-to-step wander a GAN keeps even under EMA (weight averaging, as in Yazici et al.
+    2019 and post-hoc EMA); docs/export.md has what it did for the shipped composer.
+    """
+    paths = list_checkpoints(run_dir)
+    if count < 1 or count > len(paths):
+        raise UserError(
+            f"--average {count}: the run {run_dir} keeps {len(paths)} checkpoint(s); "
+            "train with a larger --keep (a resume may change it) to average more"
+        )
+    states = [load_checkpoint(p) for p in paths[-count:]]
+    newest = states[-1]
+    if network not in newest["models"]:
+        raise UserError(f"{paths[-1]} has no {network} network to average")
+    nets = [s["models"].get(network) for s in states]
+    shapes = {k: v.shape for k, v in nets[-1].items()}
+    for path, net in zip(paths[-count:], nets):
+        if net is None or {k: v.shape for k, v in net.items()} != shapes:
+            raise UserError(f"{path} holds a different {network} than the newest checkpoint")
+    mean = {
+        k: torch.stack([n[k].float() for n in nets]).mean(0).to(v.dtype)
+        if v.is_floating_point()
+        else v
+        for k, v in nets[-1].items()
+    }
+    steps = [s["step"] for s in states]
+    return dict(newest, models=dict(newest["models"], **{network: mean}), averaged_steps=steps)
+
+
 def remove_stale_temporaries(run_dir: str | Path) -> None:
     """Delete half-written checkpoint temporaries left by a process killed mid-write."""
     d = Path(run_dir) / CKPT_DIR

@@ -141,7 +141,14 @@ def _run_export(args) -> None:
     from landgan.export import export  # start-up cost: torch
 
     path = export(
-        args.ckpt, args.out, args.format, not args.no_ema, args.force, args.half, args.command
+        args.ckpt,
+        args.out,
+        args.format,
+        not args.no_ema,
+        args.force,
+        args.half,
+        args.command,
+        args.average,
     )
     print(f"wrote {path}")
 

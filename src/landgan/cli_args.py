@@ -224,6 +224,14 @@ def add_export(sub) -> None:
         "(half the size; see docs/pretrained.md for what it changes)",
     )
     p.add_argument("--no-ema", action="store_true", help="export the raw generator")
+    p.add_argument(
+        "--average",
+        type=int,
+        default=1,
+        metavar="N",
+        help="a run folder: the generator's "
+        "weights averaged over the run's newest N checkpoints (docs/export.md)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite --out")
 
 

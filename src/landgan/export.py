@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from landgan.checkpoint import average_checkpoints, resolve_checkpoint
 from landgan.config import TrainConfig
 from landgan.errors import UserError
 from landgan.files import replacing
@@ -36,9 +37,12 @@ def export(
     force: bool = False,
     half: bool = False,
     command: str = "",
+    average: int = 1,
 ) -> Path:
     """Write the checkpoint's generator to ``out`` in ``fmt``; return the path.
-    ``command``: what the user typed, recorded in a model file."""
+    ``command``: what the user typed, recorded in a model file. ``average`` > 1: the
+    generator averaged over a run's newest that many checkpoints
+    (:func:`~landgan.checkpoint.average_checkpoints`)."""
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     if half and fmt != "safetensors":
@@ -46,9 +50,10 @@ def export(
     out = Path(out)
     if out.exists() and not force:
         raise UserError(f"{out} already exists; pass --force to overwrite")
+    state = averaged_state(ckpt, average, ema)
     if fmt == "safetensors":
-        return export_model_file(ckpt, out, ema, half, command)
-    G, cfg = load_generator(ckpt, "cpu", ema)
+        return export_model_file(ckpt, out, ema, half, command, state)
+    G, cfg = load_generator(ckpt, "cpu", ema, state=state)
     args, names = (torch.randn(2, cfg.z_dim),), ["z"]
     if cfg.conditional:
         k = len(cfg.condition_names)
@@ -75,15 +80,28 @@ def export(
     return out
 
 
+def averaged_state(ckpt, average: int, ema: bool) -> dict | None:
+    """The checkpoint dict with its generator averaged over the run's newest ``average``
+    checkpoints, or None (load ``ckpt`` as it is) when ``average`` is 1."""
+    if average == 1:
+        return None
+    if average < 1:
+        raise UserError(f"--average must be at least 1, not {average}")
+    if not Path(ckpt).is_dir() and str(ckpt) != "auto":
+        raise UserError("--average needs a run folder (it averages the run's newest checkpoints)")
+    newest = resolve_checkpoint(ckpt)
+    return average_checkpoints(newest.parent.parent, average, "G_ema" if ema else "G")
+
+
 def export_model_file(
-    ckpt, out: Path, ema: bool = True, half: bool = False, command: str = ""
+    ckpt, out: Path, ema: bool = True, half: bool = False, command: str = "", state=None
 ) -> Path:
-    """A landgan model file (:mod:`landgan.modelfile`) of the checkpoint's generator: its
-    weights, config, condition bank (a layout model's maps and weights), and the command
-    and commit that made the file."""
+    """A landgan model file (:mod:`landgan.modelfile`) of the checkpoint's generator (or
+    of ``state``, a checkpoint dict already loaded): its weights, config, condition bank
+    (a layout model's maps and weights), and the command and commit that made the file."""
     # One load: the checks a user of the file will meet, and for a layout model its set
     # of maps as the generator draws with them (chosen from an older checkpoint's sample).
-    G, _, state = load_generator(ckpt, "cpu", ema, with_state=True)
+    G, _, state = load_generator(ckpt, "cpu", ema, with_state=True, state=state)
     key = "G_ema" if ema and "G_ema" in state["models"] else "G"
     cfg = TrainConfig.from_dict(state["config"])
     if "layout_grid" in state:  # the maps stand for the sample
@@ -98,6 +116,9 @@ def export_model_file(
         source_step=str(state["step"]),
         weights="G_ema" if key == "G_ema" else "G (raw, not EMA)",
     )
+    if state.get("averaged_steps"):
+        steps = ", ".join(str(s) for s in state["averaged_steps"])
+        made_by["weights"] += f", the mean over the checkpoints of steps {steps}"
     settings = {}
     if "layout_bank" in extra:  # how it draws its maps, fixed in the file
         settings = {"layout_choices": G.choices, "layout_pool": G.pool}

@@ -31,16 +31,21 @@ LATENT_BLOCK, LATENT_BLOCK_VALUES = 10_000, 2**22
 
 
 def load_generator(
-    ckpt: str | Path, device: str | torch.device = "cpu", ema: bool = True, with_state: bool = False
+    ckpt: str | Path,
+    device: str | torch.device = "cpu",
+    ema: bool = True,
+    with_state: bool = False,
+    state: dict | None = None,
 ):
     """(generator in eval mode, its TrainConfig) from a shipped model's name, a model
-    file (.safetensors), a checkpoint file or a run folder.
+    file (.safetensors), a checkpoint file or a run folder; or from ``state``, a
+    checkpoint dict already loaded (``ckpt`` then only names it in messages).
 
     With ``with_state`` the whole checkpoint dict comes third.
     """
     device = resolve_device(device)
     # Everything but G stays on the CPU, where requests are made: only G moves to --device.
-    state = load_state(ckpt, "cpu")
+    state = load_state(ckpt, "cpu") if state is None else state
     cfg = TrainConfig.from_dict(state["config"])
     key = "G_ema" if ema and "G_ema" in state["models"] else "G"
     if key not in state["models"]:  # a model file keeps the EMA generator alone
