@@ -19,7 +19,7 @@ from landgan.models.layout import (
     pool_maps,
 )
 from landgan.models.spec import NetArgs
-from landgan.sampling import load_generator
+from landgan.sampling import load_generator, maps_in_turn, sample_latents
 
 from conftest import tiny_layout_run
 
@@ -87,6 +87,26 @@ def test_the_latent_picks_among_the_nearest_maps_and_the_request_is_met():
         torch.allclose(picked, fit_layout(bank.view(40, 16, 5)[i : i + 1], c[:1])[0]) for i in near
     )
     assert LayoutGenerator(_Echo(), bank[:3], 5).choices == 3
+
+
+def test_consecutive_images_of_one_request_take_every_candidate_map():
+    """Eight images of one request draw eight different maps (independent signs repeat
+    maps, and one map draws near copies), the same at any chunking, z's magnitudes kept."""
+    g = torch.Generator().manual_seed(1)
+    bank = torch.rand(40, 16, 5, generator=g)
+    G = LayoutGenerator(_Echo(), (bank / bank.sum(2, keepdim=True)).flatten(1), 5)
+    c = torch.tensor([[0.3, 0.1, 0, 0.6, 0]])
+    maps = lambda z: len({tuple(m.round(decimals=4).tolist()) for m in G(z, c.expand(len(z), -1))})
+    z = sample_latents(20, 4, 5)
+    turned = maps_in_turn(G, z, 5, 0, c)
+    assert maps(turned[:8]) == 8 and maps(turned[3:11]) == 8
+    assert torch.equal(maps_in_turn(G, z[8:], 5, 8, c), turned[8:])  # chunks give the same
+    assert torch.allclose(turned.abs(), z.abs(), atol=1e-6)
+    assert sum(maps(sample_latents(8, 4, s)) == 8 for s in range(50)) < 5  # signs alone repeat
+    firsts = {bool(maps_in_turn(G, sample_latents(1, 4, s), s, 0, c)[0, 0] > 0) for s in range(20)}
+    assert firsts == {True, False}  # where the turn starts depends on the seed
+    assert torch.equal(maps_in_turn(_Echo(), z, 5, 0, c), z)  # other generators: unchanged
+    assert torch.equal(maps_in_turn(G, z, 5, 0, torch.rand(20, 80)), z)  # a map: as drawn
 
 
 def test_a_wider_pool_gives_a_request_more_varied_maps():
@@ -271,3 +291,21 @@ def test_controllability_scores_a_layout_model_without_quality(layout_run, monke
     bench.photo_part(args, extractor=None)  # no features network: quality is not scored
     out = capsys.readouterr().out
     assert "| requested vs read |" in out and "KID" not in out
+
+
+def test_pool_error_prints_one_row_per_pool(layout_run, monkeypatch, capsys):
+    """benchmarks/pool_error.py: the labeller's error on the same requests for each pool
+    size, the model's pool set to each in turn (capped by its number of maps)."""
+    from conftest import load_benchmark
+
+    ds, run = layout_run
+    bench = load_benchmark("pool_error", monkeypatch)
+    argv = ["pool_error", "--ckpt", str(run), "--held-out", str(ds), "--n", "4", "--pools", "1,2"]
+    monkeypatch.setattr("sys.argv", argv)
+    bench.main()
+    rows = [
+        r for r in capsys.readouterr().out.splitlines() if r.startswith("| ") and "MAE" not in r
+    ]
+    pools = [int(r.split("|")[1]) for r in rows]
+    maes = [float(r.split("|")[2]) for r in rows]
+    assert len(rows) == 2 and pools[0] <= pools[1] and all(0 <= m <= 1 for m in maes)

@@ -18,7 +18,7 @@ from landgan.checkpoint import list_checkpoints, load_checkpoint, save_checkpoin
 from landgan.cli import main
 from landgan.errors import UserError
 from landgan.images import to_uint8
-from landgan.sampling import sample_latents
+from landgan.sampling import maps_in_turn, sample_latents
 from landgan.sketch import PALETTE, STARTING_SKETCHES, sketch_cells
 from landgan.train.loop import train
 from landgan.ui.cells import agreement, map_picture, map_reader, reading_markdown
@@ -286,7 +286,9 @@ def test_layout_walks_move_the_map_smoothly(runs, tmp_path):
     eng = Engine(runs, scratch=tmp_path / "out")
     m = eng.model(STRONG)
     sea = torch.tensor([0.3, 0.1, 0, 0.6, 0])
-    za, zb = (sample_latents(1, m.cfg.z_dim, s)[0] for s in (1, 2))
+    za, zb = (
+        maps_in_turn(m.G, sample_latents(1, m.cfg.z_dim, s), s, 0, sea[None])[0] for s in (1, 2)
+    )
     assert ((za[:3] > 0) != (zb[:3] > 0)).any()  # the maps the two seeds pick differ
     ratio = (
         steps(eng.interpolate(STRONG, (1, 2), (sea, sea), 31, None)).max()

@@ -128,6 +128,18 @@ def _mixed_seed(*entropy: int) -> int:
     return int(np.random.SeedSequence(list(entropy)).generate_state(1, np.uint64)[0]) & MAX_SEED
 
 
+def maps_in_turn(G, z: torch.Tensor, seed: int, start: int, c: torch.Tensor | None) -> torch.Tensor:
+    """Latents ``start``, ``start`` + 1, ... of ``seed`` as a layout model draws them for
+    composition requests ``c``: the signs that pick a request's map set so that
+    consecutive images take its candidate maps in turn, from a place the seed decides
+    (:meth:`LayoutGenerator.in_turn`). Latents given a map itself (a sketch, a drawn
+    map), or of any other generator, are unchanged."""
+    turn = getattr(G, "in_turn", None)
+    if turn is None or c is None or c.shape[-1] != G.elements:
+        return z
+    return turn(z, _mixed_seed(seed, 0x7A) % (1 << 20) + start)
+
+
 def latent_block_size(z_dim: int) -> int:
     """Images per latent block: LATENT_BLOCK, fewer for huge z_dim so a block stays small."""
     return max(1, min(LATENT_BLOCK, LATENT_BLOCK_VALUES // max(1, z_dim)))
@@ -238,6 +250,7 @@ def iter_images(
             if at == 0:
                 drawn = draw_conditions(state, min(block, n - start), _mixed_seed(seed, 0xC0, b))
             extra = (drawn[at : at + len(z)].to(device),)
+        z = maps_in_turn(G, z, seed, start, extra[0] if extra else None)
         yield to_uint8(G(z.to(device), *extra))
         start += len(z)
 

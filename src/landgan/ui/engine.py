@@ -22,7 +22,13 @@ from landgan.device import resolve_device
 from landgan.errors import UserError
 from landgan.metrics.photo_labeller import reader_for
 from landgan.composer import layout_request
-from landgan.sampling import load_generator, nearest_seen, sample_images, sample_latents
+from landgan.sampling import (
+    load_generator,
+    maps_in_turn,
+    nearest_seen,
+    sample_images,
+    sample_latents,
+)
 from landgan.images import to_uint8
 from landgan.ui.cells import map_reader
 from landgan.ui.outputs import OutputFiles
@@ -263,7 +269,16 @@ class Engine(OutputFiles):
         pictures Generate makes for those seeds and requests.
         """
         m = self.model(name)
-        za, zb = (sample_latents(1, m.cfg.z_dim, s, truncation)[0] for s in seeds)
+        za, zb = (
+            maps_in_turn(
+                m.G,
+                sample_latents(1, m.cfg.z_dim, s, truncation),
+                s,
+                0,
+                None if c is None else c[None],
+            )[0]
+            for s, c in zip(seeds, conditions)
+        )
         t = torch.linspace(0, 1, frames)[:, None]
         z = slerp(za, zb, t[:, 0]).to(self.device)
         with torch.inference_mode():
