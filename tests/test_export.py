@@ -10,12 +10,12 @@ from landgan.sampling import load_generator
 from landgan.train.loop import train
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, request):
+def tiny_run(tmp_path_factory, name: str, **overrides):
+    """The run folder of a 32 px dcgan4 trained a few steps on blob images."""
     from conftest import blobs
     from landgan.data.dataset import save_dataset
 
-    tmp = tmp_path_factory.mktemp("export")
+    tmp = tmp_path_factory.mktemp(name)
     ds = save_dataset(tmp / "ds", blobs(32, 32), {"source": "test"})
     cfg = dcgan4_config(
         data=str(ds),
@@ -24,10 +24,15 @@ def run(tmp_path_factory, request):
         batch_size=16,
         g_width=16,
         d_width=16,
-        steps=2,
         sample_every=0,
+        **overrides,
     )
     return train(cfg, progress=False)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return tiny_run(tmp_path_factory, "export", steps=2)
 
 
 def test_onnx_matches_pytorch(run, tmp_path):
@@ -101,24 +106,7 @@ def test_conditional_generator_exports_with_its_condition_input(tmp_path, tiny_d
 @pytest.fixture(scope="module")
 def three_checkpoints(tmp_path_factory):
     """A run folder keeping the checkpoints of steps 1, 2 and 3."""
-    from conftest import blobs
-    from landgan.data.dataset import save_dataset
-
-    tmp = tmp_path_factory.mktemp("average")
-    ds = save_dataset(tmp / "ds", blobs(32, 32), {"source": "test"})
-    cfg = dcgan4_config(
-        data=str(ds),
-        out=str(tmp / "runs"),
-        resolution=32,
-        batch_size=16,
-        g_width=16,
-        d_width=16,
-        steps=3,
-        ckpt_every=1,
-        keep=0,
-        sample_every=0,
-    )
-    return train(cfg, progress=False)
+    return tiny_run(tmp_path_factory, "average", steps=3, ckpt_every=1, keep=0)
 
 
 def test_average_exports_the_mean_of_the_newest_generators(three_checkpoints, tmp_path):
