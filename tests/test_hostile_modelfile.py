@@ -9,8 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 from landgan.cli import main
-from landgan.modelfile import save_model_file
-from landgan.modelfile import FORMAT
+from landgan.modelfile import FORMAT, save_model_file
 
 CFG = {"model": "fastgan", "resolution": 64, "g_width": 8, "d_width": 8, "z_dim": 16}
 
@@ -75,8 +74,6 @@ def test_a_layout_model_with_damaged_maps_is_refused(tmp_path, capsys, bank, wei
 
 
 def test_no_ema_on_a_model_file_says_what_it_holds(tmp_path, capsys):
-    from landgan.modelfile import save_model_file
-
     f = save_model_file(tmp_path / "m.safetensors", {"w": torch.zeros(2)}, CFG, 1)
     assert main(["generate", str(f), "--no-ema", "--out", str(tmp_path / "x.png")]) == 2
     _one_line(capsys, "holds only the EMA generator")

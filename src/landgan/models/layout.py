@@ -153,11 +153,16 @@ class LayoutGenerator(nn.Module):
             sel = torch.cat([sel, far], 1)
             chosen = cand.gather(1, far[:, :, None].expand(-1, 1, cand.shape[2]))
             gap = torch.minimum(gap, (cand - chosen).abs().sum(2))
-        nbits = min(max(1, (self.choices - 1).bit_length()), z.shape[1])
+        nbits = self.pick_bits(z.shape[1])
         bits = (z[:, :nbits] > 0).long() * 2 ** torch.arange(nbits, device=z.device)
         # gather, not arange indexing: an exported graph keeps its batch size free
         pick = near.gather(1, sel.gather(1, (bits.sum(1) % self.choices)[:, None]))[:, 0]
         return fit_layout(self.bank[pick], c).flatten(1)
+
+    def pick_bits(self, z_dim: int) -> int:
+        """How many of z's first values pick a request's map by their signs: enough bits
+        for ``choices`` candidates (:meth:`layouts` reads them, :meth:`in_turn` sets them)."""
+        return min(max(1, (self.choices - 1).bit_length()), z_dim)
 
     def in_turn(self, z: torch.Tensor, first: int) -> torch.Tensor:
         """``z`` (N, z_dim) with the signs that pick the map set so that row i picks
@@ -169,7 +174,7 @@ class LayoutGenerator(nn.Module):
         Taken in turn, any ``choices`` consecutive images draw every candidate once. Each
         sign is still +/- with equal odds over ``first``, so z stays N(0, I).
         """
-        nbits = min(max(1, (self.choices - 1).bit_length()), z.shape[1])
+        nbits = self.pick_bits(z.shape[1])
         k = (first + torch.arange(len(z), device=z.device)) % self.choices
         up = (k[:, None] >> torch.arange(nbits, device=z.device)) & 1
         z = z.clone()
